@@ -1,0 +1,83 @@
+// Backend: the one op interface every model is written against.
+//
+// A model (native/models/*) is written once as calls to these ops; the CPU backend is the
+// reference implementation, GPU backends implement the same interface, and an exporter can
+// implement it by recording a graph. Ops take and return Tensors on this backend; ops
+// never expose device memory to model code. Any failure is thrown as EngineError.
+//
+// Adding an op: declare it here with its shapes in the comment, implement it in every
+// backend under native/backends/*, and add a case to native/backends/cpu/ops_test.cpp
+// (the CPU result is checked against a naive loop there; other backends are checked
+// against the CPU backend).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "tensor.h"
+#include "weights.h"
+
+namespace pixart {
+
+enum class Activation { kNone, kGeluTanh, kGelu, kSilu };
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // --- memory ---
+  virtual Tensor empty(const Shape& shape) = 0;
+  virtual Tensor from_host(const float* data, const Shape& shape) = 0;
+  virtual void to_host(const Tensor& t, float* out) = 0;
+  // A checkpoint tensor (any storage dtype) as a compute tensor. May alias the mapped file.
+  virtual Tensor load_weight(const WeightView& w) = 0;
+
+  // --- linear algebra ---
+  // y[..., N] = act(x[..., K] · w[N, K]^T + bias[N]) + residual[..., N]   (bias, residual optional)
+  virtual Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias,
+                        Activation act = Activation::kNone, const Tensor* residual = nullptr) = 0;
+  // Multi-head attention with heads packed in the last dim:
+  //   q [B, Lq, H*Dh], k and v [B, Lk, H*Dh]  ->  [B, Lq, H*Dh]
+  //   scores[b,h,i,j] = scale * q·k + pos_bias[h,i,j] (if given, [H, Lq, Lk]) + key_bias[b,j] (if given, [B, Lk])
+  virtual Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale,
+                           const Tensor* pos_bias, const Tensor* key_bias) = 0;
+
+  // --- elementwise; b broadcasts over a's leading dims (b's shape = a's trailing dims) ---
+  virtual Tensor add(const Tensor& a, const Tensor& b) = 0;
+  virtual Tensor mul(const Tensor& a, const Tensor& b) = 0;
+  virtual Tensor scale(const Tensor& a, float s) = 0;
+  virtual Tensor activation(const Tensor& x, Activation act) = 0;
+  // gelu_tanh(gate) * up, same shapes (T5's gated-GELU FFN)
+  virtual Tensor gated_gelu(const Tensor& gate, const Tensor& up) = 0;
+
+  // --- normalisation over the last dim ---
+  // T5LayerNorm: x * rsqrt(mean(x^2) + eps) * weight   (no mean subtraction, no bias)
+  virtual Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps) = 0;
+  // LayerNorm; weight and bias optional (PixArt's blocks use none)
+  virtual Tensor layer_norm(const Tensor& x, const Tensor* weight, const Tensor* bias, float eps) = 0;
+  // adaLN: x [B, N, D], mod [B, M, D]: x * (1 + mod[b, scale_idx]) + mod[b, shift_idx]
+  virtual Tensor modulate(const Tensor& x, const Tensor& mod, int shift_idx, int scale_idx) = 0;
+  // x + mod[b, gate_idx] * y, with x, y [B, N, D], mod [B, M, D]
+  virtual Tensor gated_residual(const Tensor& x, const Tensor& y, const Tensor& mod, int gate_idx) = 0;
+  // GroupNorm over NCHW x [B, C, H, W] with affine weight/bias [C]; optional fused SiLU after it
+  virtual Tensor group_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, int groups, float eps,
+                            bool silu) = 0;
+
+  // --- images and layout ---
+  // x [B, C, H, W], w [O, C, kh, kw], bias [O] (optional) -> [B, O, Ho, Wo]; zero padding per side
+  virtual Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, int stride, int pad_top,
+                        int pad_left, int pad_bottom, int pad_right) = 0;
+  virtual Tensor upsample_nearest2x(const Tensor& x) = 0;          // [B,C,H,W] -> [B,C,2H,2W]
+  virtual Tensor nchw_to_nlc(const Tensor& x) = 0;                  // [B,C,H,W] -> [B,H*W,C]
+  virtual Tensor nlc_to_nchw(const Tensor& x, int64_t h, int64_t w) = 0;  // [B,H*W,C] -> [B,C,H,W]
+  // [B, C, H, W] -> [B, (H/p)*(W/p), C*p*p], each patch laid out (C, p, p) like a conv weight [D, C, p, p]
+  virtual Tensor patchify(const Tensor& x, int p) = 0;
+  // [B, h*w, p*p*C] with each token laid out (p, p, C) -> [B, C, h*p, w*p]   (diffusers' unpatchify)
+  virtual Tensor unpatchify(const Tensor& x, int64_t h, int64_t w, int p, int c) = 0;
+  // channels [start, start+count) of x [B, C, H, W]
+  virtual Tensor slice_channels(const Tensor& x, int64_t start, int64_t count) = 0;
+  // table [V, D], ids [n] (host) -> [n, D]; ids are checked against V
+  virtual Tensor embedding(const Tensor& table, const int32_t* ids, int64_t n) = 0;
+};
+
+}  // namespace pixart
