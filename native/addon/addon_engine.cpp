@@ -1,0 +1,108 @@
+#include "addon_engine.h"
+
+#include <dlfcn.h>
+
+#include <filesystem>
+
+#include "args.h"
+#include "core/backend_registry.h"
+#include "models/pixart_dit/pixart_dit.h"
+#include "models/t5/t5_encoder.h"
+#include "models/vae/vae.h"
+
+namespace pixart::addon {
+
+std::string AddonDir() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&AddonDir), &info) && info.dli_fname) {
+    return std::filesystem::path(info.dli_fname).parent_path().string();
+  }
+  return "";
+}
+
+namespace {
+
+template <class Model, Napi::Object (*Wrap)(Napi::Env, std::shared_ptr<EngineCore>, std::shared_ptr<Model>)>
+class LoadJob final : public Job {
+ public:
+  LoadJob(Napi::Env env, std::shared_ptr<EngineCore> core, std::string folder)
+      : Job(env), core_(std::move(core)), folder_(std::move(folder)) {}
+  void Execute() override { model_ = std::shared_ptr<Model>(Model::load(*core_->backend, folder_).release()); }
+  Napi::Value Result(Napi::Env env) override { return Wrap(env, core_, model_); }
+
+ private:
+  std::shared_ptr<EngineCore> core_;
+  std::string folder_;
+  std::shared_ptr<Model> model_;
+};
+}  // namespace
+
+Napi::Function Engine::Init(Napi::Env env) {
+  return DefineClass(env, "Engine",
+                     {InstanceMethod<&Engine::LoadT5>("loadT5"), InstanceMethod<&Engine::LoadDiT>("loadDiT"),
+                      InstanceMethod<&Engine::LoadVAE>("loadVAE"), InstanceMethod<&Engine::Pending>("pending"),
+                      InstanceMethod<&Engine::Dispose>("dispose"), InstanceAccessor<&Engine::Device>("device"),
+                      InstanceAccessor<&Engine::Threads>("threads")});
+}
+
+Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw TypeError(env, "Engine options must be an object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  BackendOptions opts;
+  opts.device = o.Has("device") ? ArgString(o.Get("device"), "device") : "cpu";
+  if (o.Has("threads") && !o.Get("threads").IsUndefined()) {
+    if (!o.Get("threads").IsNumber()) throw TypeError(env, "threads must be a number");
+    opts.threads = o.Get("threads").As<Napi::Number>().Int32Value();
+    if (opts.threads < 0 || opts.threads > 1024) throw TypeError(env, "threads must be between 0 and 1024");
+  }
+  opts.library_dir = AddonDir();
+  std::shared_ptr<Backend> backend;
+  Status s = guarded([&] { backend = create_backend(opts); });
+  if (!s.ok()) throw MakeError(env, s);
+  core_ = std::make_shared<EngineCore>();
+  core_->backend = backend;
+  core_->thread = std::make_shared<EngineThread>(env, "pixart-engine-" + opts.device);
+  device_ = opts.device;
+  if (auto* cpu = dynamic_cast<cpu::CpuBackend*>(backend.get())) threads_ = cpu->threads();
+}
+
+Engine::~Engine() {
+  if (core_) core_->thread->Shutdown();
+}
+
+std::shared_ptr<EngineCore> Engine::Core(Napi::Env env) {
+  if (!core_) throw MakeError(env, Status(StatusCode::kInvalidArgument, "the engine was disposed"));
+  return core_;
+}
+
+Napi::Value Engine::LoadT5(const Napi::CallbackInfo& info) {
+  auto core = Core(info.Env());
+  return core->thread->Submit(info.Env(), std::make_unique<LoadJob<T5Encoder, NewT5Handle>>(info.Env(), core, ArgString(info[0], "folder")));
+}
+Napi::Value Engine::LoadDiT(const Napi::CallbackInfo& info) {
+  auto core = Core(info.Env());
+  return core->thread->Submit(info.Env(), std::make_unique<LoadJob<PixArtDiT, NewDiTHandle>>(info.Env(), core, ArgString(info[0], "folder")));
+}
+Napi::Value Engine::LoadVAE(const Napi::CallbackInfo& info) {
+  auto core = Core(info.Env());
+  return core->thread->Submit(info.Env(), std::make_unique<LoadJob<AutoencoderKL, NewVAEHandle>>(info.Env(), core, ArgString(info[0], "folder")));
+}
+
+Napi::Value Engine::Pending(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), core_ ? double(core_->thread->pending()) : 0.0);
+}
+
+// Models already loaded keep the backend alive; the engine thread finishes queued jobs first.
+Napi::Value Engine::Dispose(const Napi::CallbackInfo& info) {
+  if (core_) {
+    core_->thread->Shutdown();
+    core_.reset();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Engine::Device(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), device_); }
+Napi::Value Engine::Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), threads_); }
+
+}  // namespace pixart::addon

@@ -1,0 +1,205 @@
+// JS handles for loaded models. Each async call copies its inputs into a job (the baton), runs
+// on the engine thread holding references to the model and backend, and copies the result
+// back into a new Float32Array. dispose() drops this handle's reference; a running job keeps
+// its own, so memory is released when the last user is done.
+#include <memory>
+
+#include "addon_engine.h"
+#include "args.h"
+#include "models/pixart_dit/pixart_dit.h"
+#include "models/t5/t5_encoder.h"
+#include "models/vae/vae.h"
+
+namespace pixart::addon {
+
+namespace {
+
+template <class Model>
+class ModelHandle : public Napi::ObjectWrap<ModelHandle<Model>> {
+ public:
+  explicit ModelHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelHandle<Model>>(info) {}
+  void Attach(std::shared_ptr<EngineCore> core, std::shared_ptr<Model> model) {
+    core_ = std::move(core);
+    model_ = std::move(model);
+  }
+
+ protected:
+  std::pair<std::shared_ptr<EngineCore>, std::shared_ptr<Model>> Live(Napi::Env env) {
+    if (!model_) throw MakeError(env, Status(StatusCode::kInvalidArgument, "this model was disposed"));
+    return {core_, model_};
+  }
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    model_.reset();
+    core_.reset();
+    return info.Env().Undefined();
+  }
+  Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !model_); }
+
+  std::shared_ptr<EngineCore> core_;
+  std::shared_ptr<Model> model_;
+};
+
+// A job that runs `fn(backend, model)` producing a host tensor.
+template <class Model>
+class ComputeJob final : public Job {
+ public:
+  using Fn = std::function<Tensor(Backend&, Model&)>;
+  ComputeJob(Napi::Env env, std::shared_ptr<EngineCore> core, std::shared_ptr<Model> model, Fn fn)
+      : Job(env), core_(std::move(core)), model_(std::move(model)), fn_(std::move(fn)) {}
+  void Execute() override {
+    Tensor t = fn_(*core_->backend, *model_);
+    shape_ = t.shape;
+    out_.resize(size_t(t.numel()));
+    core_->backend->to_host(t, out_.data());
+  }
+  Napi::Value Result(Napi::Env env) override { return HostTensorObject(env, out_, shape_); }
+
+ private:
+  std::shared_ptr<EngineCore> core_;
+  std::shared_ptr<Model> model_;
+  Fn fn_;
+  std::vector<float> out_;
+  Shape shape_;
+};
+
+template <class Model>
+Napi::Promise Submit(Napi::Env env, std::pair<std::shared_ptr<EngineCore>, std::shared_ptr<Model>> live,
+                     typename ComputeJob<Model>::Fn fn) {
+  auto core = live.first;
+  return core->thread->Submit(env, std::make_unique<ComputeJob<Model>>(env, core, live.second, std::move(fn)));
+}
+
+// --- T5 ---
+class T5Handle final : public ModelHandle<T5Encoder> {
+ public:
+  using ModelHandle::ModelHandle;
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "T5Encoder",
+                       {InstanceMethod<&T5Handle::Encode>("encode"), InstanceMethod<&T5Handle::Dispose>("dispose"),
+                        InstanceAccessor<&T5Handle::Disposed>("disposed")});
+  }
+  // encode(ids: Int32Array, mask: Int32Array, batch, length) -> { data, shape: [B, L, d_model] }
+  Napi::Value Encode(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto live = Live(env);
+    Shape bl = ArgShape(info[2], "[batch, length]", 2);
+    const int64_t n = bl[0] * bl[1];
+    auto ids = std::make_shared<std::vector<int32_t>>(ArgI32(info[0], "ids", n));
+    auto mask = std::make_shared<std::vector<int32_t>>(ArgI32(info[1], "mask", n));
+    return Submit<T5Encoder>(env, live, [ids, mask, bl](Backend&, T5Encoder& m) {
+      return m.encode(ids->data(), mask->data(), bl[0], bl[1]);
+    });
+  }
+};
+
+// --- DiT ---
+class DiTHandle final : public ModelHandle<PixArtDiT> {
+ public:
+  using ModelHandle::ModelHandle;
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "PixArtDiT",
+                       {InstanceMethod<&DiTHandle::Forward>("forward"), InstanceMethod<&DiTHandle::Dispose>("dispose"),
+                        InstanceAccessor<&DiTHandle::Disposed>("disposed")});
+  }
+  // forward({ latents, latentShape: [B,C,H,W], timesteps, text, textShape: [B,L,Ct], textMask?, resolution?, aspectRatio? })
+  Napi::Value Forward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto live = Live(env);
+    if (!info[0].IsObject()) throw TypeError(env, "forward() takes an options object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    Shape ls = ArgShape(o.Get("latentShape"), "latentShape", 4);
+    Shape ts = ArgShape(o.Get("textShape"), "textShape", 3);
+    if (ts[0] != ls[0]) throw TypeError(env, "text batch " + std::to_string(ts[0]) + " differs from latent batch " + std::to_string(ls[0]));
+    auto baton = std::make_shared<Baton>();
+    baton->latents = ArgF32(o.Get("latents"), "latents", numel(ls));
+    baton->text = ArgF32(o.Get("text"), "text", numel(ts));
+    baton->timesteps = ArgF32(o.Get("timesteps"), "timesteps", ls[0]);
+    if (!o.Get("textMask").IsUndefined()) baton->mask = ArgF32(o.Get("textMask"), "textMask", ts[0] * ts[1]);
+    if (!o.Get("resolution").IsUndefined()) baton->resolution = ArgF32(o.Get("resolution"), "resolution", ls[0] * 2);
+    if (!o.Get("aspectRatio").IsUndefined()) baton->aspect = ArgF32(o.Get("aspectRatio"), "aspectRatio", ls[0]);
+    baton->ls = ls;
+    baton->ts = ts;
+    return Submit<PixArtDiT>(env, live, [baton](Backend& be, PixArtDiT& m) {
+      DiTInputs in;
+      in.latents = be.from_host(baton->latents.data(), baton->ls);
+      in.text = be.from_host(baton->text.data(), baton->ts);
+      in.timesteps = baton->timesteps;
+      in.text_mask = baton->mask;
+      in.resolution = baton->resolution;
+      in.aspect_ratio = baton->aspect;
+      return m.forward(in);
+    });
+  }
+
+ private:
+  struct Baton {
+    std::vector<float> latents, text, timesteps, mask, resolution, aspect;
+    Shape ls, ts;
+  };
+};
+
+// --- VAE ---
+class VAEHandle final : public ModelHandle<AutoencoderKL> {
+ public:
+  using ModelHandle::ModelHandle;
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "AutoencoderKL",
+                       {InstanceMethod<&VAEHandle::Decode>("decode"), InstanceMethod<&VAEHandle::Encode>("encode"),
+                        InstanceMethod<&VAEHandle::Dispose>("dispose"), InstanceAccessor<&VAEHandle::Disposed>("disposed")});
+  }
+  // decode(z: Float32Array, shape [B, C, h, w]) -> raw image [B, 3, 8h, 8w]; z is latents / scaling_factor
+  Napi::Value Decode(const Napi::CallbackInfo& info) { return Run(info, false); }
+  // encode(x: Float32Array, shape [B, 3, H, W]) -> moments [B, 2*latent, H/8, W/8]
+  Napi::Value Encode(const Napi::CallbackInfo& info) { return Run(info, true); }
+
+ private:
+  Napi::Value Run(const Napi::CallbackInfo& info, bool encode) {
+    Napi::Env env = info.Env();
+    auto live = Live(env);
+    Shape s = ArgShape(info[1], "shape", 4);
+    auto data = std::make_shared<std::vector<float>>(ArgF32(info[0], encode ? "image" : "latents", numel(s)));
+    return Submit<AutoencoderKL>(env, live, [data, s, encode](Backend& be, AutoencoderKL& m) {
+      Tensor x = be.from_host(data->data(), s);
+      return encode ? m.encode(x) : m.decode(x);
+    });
+  }
+};
+
+Napi::FunctionReference* g_t5 = nullptr;
+Napi::FunctionReference* g_dit = nullptr;
+Napi::FunctionReference* g_vae = nullptr;
+
+template <class Handle, class Model>
+Napi::Object NewHandle(Napi::Env env, Napi::FunctionReference* ctor, std::shared_ptr<EngineCore> core,
+                       std::shared_ptr<Model> model) {
+  Napi::Object obj = ctor->New({});
+  Handle::Unwrap(obj)->Attach(std::move(core), std::move(model));
+  return obj;
+}
+
+}  // namespace
+
+Napi::Object InitModels(Napi::Env env, Napi::Object exports) {
+  // Per-environment constructor references, freed with the environment (worker threads too).
+  auto make = [&](Napi::Function f) {
+    auto* ref = new Napi::FunctionReference(Napi::Persistent(f));
+    env.AddCleanupHook([ref] { delete ref; });
+    return ref;
+  };
+  g_t5 = make(T5Handle::Init(env));
+  g_dit = make(DiTHandle::Init(env));
+  g_vae = make(VAEHandle::Init(env));
+  return exports;
+}
+
+Napi::Object NewT5Handle(Napi::Env env, std::shared_ptr<EngineCore> core, std::shared_ptr<T5Encoder> model) {
+  return NewHandle<T5Handle>(env, g_t5, std::move(core), std::move(model));
+}
+Napi::Object NewDiTHandle(Napi::Env env, std::shared_ptr<EngineCore> core, std::shared_ptr<PixArtDiT> model) {
+  return NewHandle<DiTHandle>(env, g_dit, std::move(core), std::move(model));
+}
+Napi::Object NewVAEHandle(Napi::Env env, std::shared_ptr<EngineCore> core, std::shared_ptr<AutoencoderKL> model) {
+  return NewHandle<VAEHandle>(env, g_vae, std::move(core), std::move(model));
+}
+
+}  // namespace pixart::addon

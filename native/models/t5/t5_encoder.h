@@ -1,0 +1,79 @@
+// T5 encoder (transformers' T5EncoderModel, T5 v1.1 style), written once on the Backend op
+// interface. PixArt uses its last_hidden_state as the caption embedding.
+//
+// The module tree mirrors transformers' T5Stack: encoder.block.N.layer.0 (self-attention),
+// encoder.block.N.layer.1 (feed-forward), encoder.final_layer_norm; every block is named by
+// its checkpoint key prefix, so loading is a lookup plus a shape check derived from config.json.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/json.h"
+
+namespace pixart {
+
+struct T5Config {
+  int64_t vocab_size = 0;
+  int64_t d_model = 0;
+  int64_t d_kv = 0;
+  int64_t d_ff = 0;
+  int64_t num_layers = 0;
+  int64_t num_heads = 0;
+  int64_t relative_attention_num_buckets = 32;
+  int64_t relative_attention_max_distance = 128;
+  double layer_norm_epsilon = 1e-6;
+  std::string feed_forward_proj = "relu";
+  // Derived from feed_forward_proj exactly as transformers does (config.json's own
+  // dense_act_fn is overwritten there too): "gated-X" -> gated FFN with X, "gated-gelu" -> gelu_new.
+  std::string dense_act_fn;
+  bool is_gated_act = false;
+  std::string dtype;  // "dtype" (transformers 5) or "torch_dtype" (4.x); informational only
+  Activation activation = Activation::kNone;  // dense_act_fn as a backend activation
+
+  int64_t inner_dim() const { return num_heads * d_kv; }
+  // Throws kModelLoad naming the file for missing/invalid sizes, kUnsupported for an
+  // activation the backend has no op for (e.g. original T5's "relu").
+  static T5Config from_json(const JsonConfig& c);
+};
+
+// transformers' T5 bucket for relative_position = key_pos - query_pos, computed with the
+// same float32 operations so the bucket edges agree with torch exactly.
+int64_t t5_relative_position_bucket(int64_t relative_position, bool bidirectional, int64_t num_buckets,
+                                    int64_t max_distance);
+
+namespace t5 {
+struct Block;
+}
+
+class T5Encoder {
+ public:
+  // folder: a text_encoder/ directory with config.json and (sharded) safetensors.
+  static std::unique_ptr<T5Encoder> load(Backend& be, const std::string& folder);
+  ~T5Encoder();
+
+  const T5Config& config() const { return config_; }
+
+  // ids, mask: [batch * length] row-major; mask is 0/1 or nullptr (attend everywhere).
+  // Returns last_hidden_state [batch, length, d_model] on the backend. Padded positions are
+  // computed too, as transformers does. Not thread-safe (caches the position bias per length).
+  Tensor encode(const int32_t* ids, const int32_t* mask, int64_t batch, int64_t length);
+
+ private:
+  T5Encoder(Backend& be, T5Config config);
+  // [H, L, L] bias shared by every layer: relative_attention_bias[bucket(j - i), h].
+  const Tensor& position_bias(int64_t length);
+
+  Backend& be_;
+  T5Config config_;
+  Tensor embed_tokens_;  // [vocab, d_model]
+  std::vector<t5::Block> blocks_;
+  Tensor final_layer_norm_;            // [d_model]
+  std::vector<float> relative_bias_;   // host copy of block 0's [num_buckets, num_heads] table
+  int64_t cached_length_ = -1;
+  Tensor cached_position_bias_;
+};
+
+}  // namespace pixart
