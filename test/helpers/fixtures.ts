@@ -47,7 +47,7 @@ export function refF32(ref: TensorRef): Float32Array {
 /** Integer reference as plain numbers. */
 export function refInts(ref: TensorRef): number[] {
   const t = loadRef(ref);
-  return Array.from(t.data as BigInt64Array | Int32Array, (v) => Number(v));
+  return Array.from(t.data as ArrayLike<number | bigint>, (v) => Number(v));
 }
 
 /**

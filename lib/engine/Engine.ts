@@ -1,0 +1,90 @@
+import { PixArtError } from '../errors.js';
+import { loadAddon } from '../native/binding.js';
+import type { CudaProbe, NativeEngine } from '../native/AddonTypes.js';
+
+export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+
+export interface EngineOptions {
+  /** 'cpu' (default) or 'cuda' / 'cuda:N'. */
+  device?: Device;
+  /** CPU threads (CPU device only). Default: all hardware threads. */
+  threads?: number;
+}
+
+const DEVICE_RE = /^(cpu|cuda|cuda:\d+)$/;
+
+/**
+ * A compute engine: one backend (CPU, or a GPU loaded at run time) and the engine thread its
+ * jobs run on. Jobs on one engine run one at a time, in order, off the event loop; models
+ * loaded from the same engine share it. `Engine.shared()` gives the process-wide engine for a
+ * device, which is what pipelines use unless given one.
+ */
+export class Engine {
+  readonly native: NativeEngine;
+  readonly device: Device;
+  #disposed = false;
+  static #shared = new Map<string, Engine>();
+
+  private constructor(native: NativeEngine, device: Device) {
+    this.native = native;
+    this.device = device;
+  }
+
+  static create(options: EngineOptions = {}): Engine {
+    const device = options.device ?? 'cpu';
+    if (typeof device !== 'string' || !DEVICE_RE.test(device)) {
+      throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `device must be 'cpu', 'cuda' or 'cuda:N', got ${JSON.stringify(device)}`);
+    }
+    const threads = options.threads ?? 0;
+    if (!Number.isInteger(threads) || threads < 0 || threads > 1024) {
+      throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `threads must be an integer between 0 and 1024, got ${threads}`);
+    }
+    const addon = loadAddon();
+    try {
+      return new Engine(new addon.Engine({ device, threads }), device);
+    } catch (e) {
+      const err = e as { code?: string; message?: string };
+      throw new PixArtError(err.code ?? 'ERR_PIXART_INTERNAL', err.message ?? String(e), { cause: e });
+    }
+  }
+
+  /** The process-wide engine for these options (created on first use). */
+  static shared(options: EngineOptions = {}): Engine {
+    const key = `${options.device ?? 'cpu'}/${options.threads ?? 0}`;
+    let e = Engine.#shared.get(key);
+    if (!e || e.#disposed) {
+      e = Engine.create(options);
+      Engine.#shared.set(key, e);
+    }
+    return e;
+  }
+
+  /** What the CUDA backend library reports on this machine (never throws for a missing GPU). */
+  static probeCuda(): CudaProbe {
+    return loadAddon().probeCuda();
+  }
+
+  get threads(): number {
+    return this.native.threads;
+  }
+
+  /** Jobs queued or running. */
+  get pending(): number {
+    return this.#disposed ? 0 : this.native.pending();
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Stops the engine thread after its queued jobs. Safe to call twice. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.native.dispose();
+  }
+
+  assertLive(): void {
+    if (this.#disposed) throw new PixArtError('ERR_PIXART_DISPOSED', 'this engine was disposed');
+  }
+}

@@ -1,0 +1,58 @@
+import { PixArtError } from '../errors.js';
+import { Engine, type EngineOptions } from '../engine/Engine.js';
+
+export interface ComponentLoadOptions extends EngineOptions {
+  /** Run on this engine instead of the shared one for `device`. */
+  engine?: Engine;
+}
+
+interface Disposable {
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+/**
+ * What the three model classes share: the engine they run on, their native handle, and an
+ * idempotent dispose(). A call still running when dispose() is called finishes; its native
+ * side holds its own reference to the weights.
+ */
+export abstract class Component<N extends Disposable> {
+  readonly engine: Engine;
+  protected readonly handle: N;
+  readonly folder: string;
+
+  protected constructor(engine: Engine, handle: N, folder: string) {
+    this.engine = engine;
+    this.handle = handle;
+    this.folder = folder;
+  }
+
+  get disposed(): boolean {
+    return this.handle.disposed;
+  }
+
+  protected live(what: string): N {
+    if (this.handle.disposed) throw new PixArtError('ERR_PIXART_DISPOSED', `${what}: this model was disposed`);
+    return this.handle;
+  }
+
+  dispose(): void {
+    if (!this.handle.disposed) this.handle.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.dispose();
+  }
+}
+
+export function engineFor(options: ComponentLoadOptions): Engine {
+  if (options.engine) {
+    options.engine.assertLive();
+    return options.engine;
+  }
+  return Engine.shared({ device: options.device, threads: options.threads });
+}

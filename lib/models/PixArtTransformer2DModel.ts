@@ -1,0 +1,29 @@
+import type { Engine } from '../engine/Engine.js';
+import { callNative } from '../native/binding.js';
+import type { HostTensor, NativeDiTForwardArgs, NativePixArtDiT } from '../native/AddonTypes.js';
+import { Component, engineFor, type ComponentLoadOptions } from './Component.js';
+import { readDiTConfig, type DiTConfig } from './configs.js';
+
+/** diffusers' PixArtTransformer2DModel (also loads legacy Transformer2DModel configs). */
+export class PixArtTransformer2DModel extends Component<NativePixArtDiT> {
+  readonly config: DiTConfig;
+
+  private constructor(engine: Engine, handle: NativePixArtDiT, folder: string, config: DiTConfig) {
+    super(engine, handle, folder);
+    this.config = config;
+  }
+
+  /** `folder` is a transformer/ directory. */
+  static async fromPretrained(folder: string, options: ComponentLoadOptions = {}): Promise<PixArtTransformer2DModel> {
+    const config = await readDiTConfig(folder);
+    const engine = engineFor(options);
+    const handle = await callNative(() => engine.native.loadDiT(folder), `loading the transformer from ${folder}`);
+    return new PixArtTransformer2DModel(engine, handle, folder, config);
+  }
+
+  /** One forward pass; resolves to [B, out_channels, H, W]. */
+  async forward(args: NativeDiTForwardArgs): Promise<HostTensor> {
+    const h = this.live('PixArtTransformer2DModel.forward');
+    return callNative(() => h.forward(args), 'transformer');
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The whole native surface, as one type. The TS classes hold these typed handles and never
+ * see `any`. Keep in sync with native/addon/*.cpp (the only code that sees napi.h).
+ */
+
+/** A tensor copied into JS memory: contiguous, row-major float32. */
+export interface HostTensor {
+  data: Float32Array;
+  shape: number[];
+}
+
+export interface NativeT5Encoder {
+  /** ids/mask: [batch*length] row-major. Resolves to last_hidden_state [batch, length, d_model]. */
+  encode(ids: Int32Array, mask: Int32Array, batchLength: [number, number]): Promise<HostTensor>;
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+export interface NativeDiTForwardArgs {
+  latents: Float32Array;
+  latentShape: [number, number, number, number];
+  timesteps: Float32Array;
+  text: Float32Array;
+  textShape: [number, number, number];
+  textMask?: Float32Array;
+  resolution?: Float32Array;
+  aspectRatio?: Float32Array;
+}
+
+export interface NativePixArtDiT {
+  /** Resolves to the model output [B, out_channels, H, W] (eps and, if learned, variance channels). */
+  forward(args: NativeDiTForwardArgs): Promise<HostTensor>;
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+export interface NativeAutoencoderKL {
+  /** z = latents / scaling_factor, [B, C, h, w] -> raw decode [B, 3, 8h, 8w]. */
+  decode(z: Float32Array, shape: [number, number, number, number]): Promise<HostTensor>;
+  /** image in [-1, 1], [B, 3, H, W] -> moments [B, 2*C, H/8, W/8] (mean, logvar). */
+  encode(x: Float32Array, shape: [number, number, number, number]): Promise<HostTensor>;
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+export interface NativeEngine {
+  readonly device: string;
+  readonly threads: number;
+  loadT5(folder: string): Promise<NativeT5Encoder>;
+  loadDiT(folder: string): Promise<NativePixArtDiT>;
+  loadVAE(folder: string): Promise<NativeAutoencoderKL>;
+  /** Jobs queued or running on this engine's thread. */
+  pending(): number;
+  dispose(): void;
+}
+
+export interface CudaProbe {
+  libraryFound: boolean;
+  libraryPath: string;
+  error: string;
+  deviceCount: number;
+  devices: string;
+}
+
+export interface NativeAddon {
+  Engine: new (options: { device: string; threads?: number }) => NativeEngine;
+  probeCuda(libraryDir?: string): CudaProbe;
+  abiVersion: number;
+}

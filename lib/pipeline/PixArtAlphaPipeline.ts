@@ -1,0 +1,280 @@
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { PixArtError } from '../errors.js';
+import { Engine, type Device } from '../engine/Engine.js';
+import { AutoencoderKL } from '../models/AutoencoderKL.js';
+import { readConfig } from '../models/configs.js';
+import { PixArtTransformer2DModel } from '../models/PixArtTransformer2DModel.js';
+import { T5EncoderModel } from '../models/T5EncoderModel.js';
+import type { HostTensor } from '../native/AddonTypes.js';
+import { TorchGenerator } from '../random/TorchGenerator.js';
+import { createScheduler } from '../schedulers/index.js';
+import type { Scheduler } from '../schedulers/types.js';
+import { preprocessText } from '../text/cleanCaption.js';
+import { T5Tokenizer } from '../text/T5Tokenizer.js';
+import { toFloatNHWC, toImages } from './images.js';
+import { denoise, generatorsFor, noiseSource, prepareLatents, resolveSize } from './denoise.js';
+import { repeatRows, tokenizeBatch } from './tensors.js';
+import type { EncodePromptOptions, GenerateOptions, GenerateResult, OutputType, PromptEmbeddings } from './types.js';
+import { checkEmbeds, checkPositiveInt, checkPrompt, checkTensor, invalid, throwIfAborted } from './validate.js';
+import { resizeAndCropTensor } from '../sizes/resolutionBins.js';
+
+export interface PipelineLoadOptions {
+  device?: Device;
+  /** CPU threads (0 = all). */
+  threads?: number;
+  /** Run every component on this engine. */
+  engine?: Engine;
+  /** Pass a loaded component to share it, or null to leave it out (the low-memory workflow). */
+  tokenizer?: T5Tokenizer | null;
+  textEncoder?: T5EncoderModel | null;
+  transformer?: PixArtTransformer2DModel | null;
+  vae?: AutoencoderKL | null;
+  /** A scheduler instance, or a name built from the folder's scheduler config (e.g. 'euler_a'). */
+  scheduler?: Scheduler | string;
+}
+
+type ComponentName = 'textEncoder' | 'transformer' | 'vae';
+
+/**
+ * diffusers' PixArtAlphaPipeline: T5 text encoder -> PixArt DiT denoising loop -> VAE decoder.
+ * Reads top to bottom as diffusers does: check inputs, encode prompt, prepare latents,
+ * denoise, decode.
+ */
+export class PixArtAlphaPipeline {
+  tokenizer: T5Tokenizer | null;
+  textEncoder: T5EncoderModel | null;
+  transformer: PixArtTransformer2DModel | null;
+  vae: AutoencoderKL | null;
+  scheduler: Scheduler | null;
+  readonly folder: string | null;
+  #owned = new Set<ComponentName | 'tokenizer'>();
+
+  constructor(parts: {
+    tokenizer?: T5Tokenizer | null;
+    textEncoder?: T5EncoderModel | null;
+    transformer?: PixArtTransformer2DModel | null;
+    vae?: AutoencoderKL | null;
+    scheduler?: Scheduler | null;
+    folder?: string | null;
+  }) {
+    this.tokenizer = parts.tokenizer ?? null;
+    this.textEncoder = parts.textEncoder ?? null;
+    this.transformer = parts.transformer ?? null;
+    this.vae = parts.vae ?? null;
+    this.scheduler = parts.scheduler ?? null;
+    this.folder = parts.folder ?? null;
+  }
+
+  /**
+   * Loads a pipeline from a diffusers folder (model_index.json, tokenizer/, text_encoder/,
+   * transformer/, vae/, scheduler/). Components given in `options` are used as they are;
+   * components given as null are not loaded.
+   */
+  static async fromPretrained(pathOrRepoId: string, options: PipelineLoadOptions = {}): Promise<PixArtAlphaPipeline> {
+    if (typeof pathOrRepoId !== 'string' || pathOrRepoId.length === 0) throw invalid('fromPretrained needs a model folder');
+    if (!existsSync(pathOrRepoId) || !statSync(pathOrRepoId).isDirectory()) {
+      throw new PixArtError(
+        'ERR_PIXART_MODEL_NOT_FOUND',
+        `${pathOrRepoId} is not a model folder. Pass a local diffusers folder (with model_index.json); ` +
+          'downloading repo ids from the Hugging Face Hub is not available in this version.',
+      );
+    }
+    const folder = pathOrRepoId;
+    const index = await readConfig(join(folder, 'model_index.json'));
+    const engine = options.engine ?? Engine.shared({ device: options.device, threads: options.threads });
+    const load = { engine };
+    const pipe = new PixArtAlphaPipeline({ folder });
+    try {
+      if (options.tokenizer !== undefined) pipe.tokenizer = options.tokenizer;
+      else if (index.tokenizer) {
+        pipe.tokenizer = await T5Tokenizer.fromPretrained(join(folder, 'tokenizer'));
+        pipe.#owned.add('tokenizer');
+      }
+      if (options.textEncoder !== undefined) pipe.textEncoder = options.textEncoder;
+      else if (index.text_encoder) {
+        pipe.textEncoder = await T5EncoderModel.fromPretrained(join(folder, 'text_encoder'), load);
+        pipe.#owned.add('textEncoder');
+      }
+      if (options.transformer !== undefined) pipe.transformer = options.transformer;
+      else if (index.transformer) {
+        pipe.transformer = await PixArtTransformer2DModel.fromPretrained(join(folder, 'transformer'), load);
+        pipe.#owned.add('transformer');
+      }
+      if (options.vae !== undefined) pipe.vae = options.vae;
+      else if (index.vae) {
+        pipe.vae = await AutoencoderKL.fromPretrained(join(folder, 'vae'), load);
+        pipe.#owned.add('vae');
+      }
+      if (typeof options.scheduler === 'object' && options.scheduler !== null) {
+        pipe.scheduler = options.scheduler;
+      } else if (index.scheduler || options.scheduler) {
+        const cfg = await readConfig(join(folder, 'scheduler', 'scheduler_config.json'));
+        const name = options.scheduler ?? (Array.isArray(index.scheduler) ? String(index.scheduler[1]) : String(cfg._class_name));
+        pipe.scheduler = createScheduler(name, cfg);
+      }
+    } catch (e) {
+      pipe.dispose();
+      throw e;
+    }
+    return pipe;
+  }
+
+  /** Replaces the scheduler by name (built from the folder's scheduler config) or instance. */
+  async setScheduler(scheduler: Scheduler | string): Promise<void> {
+    if (typeof scheduler !== 'string') {
+      this.scheduler = scheduler;
+      return;
+    }
+    const cfg = this.scheduler?.config ?? (this.folder ? await readConfig(join(this.folder, 'scheduler', 'scheduler_config.json')) : null);
+    if (!cfg) throw invalid('no scheduler config to build from; pass a scheduler instance');
+    this.scheduler = createScheduler(scheduler, { ...cfg });
+  }
+
+  /** diffusers' encode_prompt: the four tensors it returns. */
+  async encodePrompt(prompt: string | string[] | undefined, options: EncodePromptOptions = {}): Promise<PromptEmbeddings> {
+    const n = checkPositiveInt('numImagesPerPrompt', options.numImagesPerPrompt ?? 1, 64);
+    const maxLength = checkPositiveInt('maxSequenceLength', options.maxSequenceLength ?? 120, 4096);
+    const cfg = options.doClassifierFreeGuidance ?? true;
+    const cleanCaption = options.cleanCaption ?? false;
+    const prompts = checkPrompt('prompt', prompt);
+    let embeds: HostTensor, mask: HostTensor;
+    if (options.promptEmbeds) {
+      if (prompts) throw invalid('pass either prompt or promptEmbeds, not both');
+      embeds = checkTensor('promptEmbeds', options.promptEmbeds, 3);
+      if (!options.promptAttentionMask) throw invalid('promptAttentionMask is required with promptEmbeds');
+      mask = checkTensor('promptAttentionMask', options.promptAttentionMask, 2);
+    } else {
+      if (!prompts) throw invalid('pass prompt or promptEmbeds');
+      ({ embeds, mask } = await this.#encodeTexts(prompts, maxLength, cleanCaption, options.signal));
+    }
+    const bs = embeds.shape[0];
+    let negEmbeds: HostTensor | null = null, negMask: HostTensor | null = null;
+    if (cfg) {
+      if (options.negativePromptEmbeds) {
+        negEmbeds = checkTensor('negativePromptEmbeds', options.negativePromptEmbeds, 3);
+        if (!options.negativePromptAttentionMask) throw invalid('negativePromptAttentionMask is required with negativePromptEmbeds');
+        negMask = checkTensor('negativePromptAttentionMask', options.negativePromptAttentionMask, 2);
+      } else {
+        const neg = options.negativePrompt ?? '';
+        const negs = typeof neg === 'string' ? new Array<string>(bs).fill(neg) : checkPrompt('negativePrompt', neg)!;
+        if (negs.length !== bs) throw invalid(`negativePrompt has ${negs.length} entries but there are ${bs} prompts`);
+        ({ embeds: negEmbeds, mask: negMask } = await this.#encodeTexts(negs, embeds.shape[1], cleanCaption, options.signal));
+      }
+    }
+    return {
+      promptEmbeds: repeatRows(embeds, n),
+      promptAttentionMask: repeatRows(mask, n),
+      negativePromptEmbeds: negEmbeds && repeatRows(negEmbeds, n),
+      negativePromptAttentionMask: negMask && repeatRows(negMask, n),
+    };
+  }
+
+  async #encodeTexts(texts: string[], maxLength: number, cleanCaption: boolean, signal?: AbortSignal) {
+    if (!this.tokenizer) throw new PixArtError('ERR_PIXART_MISSING_COMPONENT', 'this pipeline has no tokenizer; pass promptEmbeds instead');
+    if (!this.textEncoder) throw new PixArtError('ERR_PIXART_MISSING_COMPONENT', 'this pipeline has no text encoder (it was left out or unloaded); pass promptEmbeds instead');
+    throwIfAborted(signal);
+    const processed = texts.map((t) => preprocessText(t, cleanCaption));
+    const { ids, mask } = tokenizeBatch(this.tokenizer, processed, maxLength);
+    const out = await this.textEncoder.encode(ids, mask, texts.length, maxLength);
+    return { embeds: out, mask: { data: Float32Array.from(mask), shape: [texts.length, maxLength] } };
+  }
+
+  /** Text to image: diffusers' __call__ with every parameter, in camelCase. */
+  async generate(options: GenerateOptions): Promise<GenerateResult> {
+    const transformer = this.#need('transformer', this.transformer);
+    const scheduler = (typeof options.scheduler === 'string'
+      ? createScheduler(options.scheduler, { ...this.#need('scheduler', this.scheduler).config })
+      : (options.scheduler ?? this.#need('scheduler', this.scheduler))).clone();
+    const outputType: OutputType = options.outputType ?? 'image';
+    if (!['image', 'float', 'latent'].includes(outputType)) throw invalid(`outputType must be 'image', 'float' or 'latent', got ${String(outputType)}`);
+    if (outputType !== 'latent') this.#need('vae', this.vae);
+    checkEmbeds(options);
+    const prompts = checkPrompt('prompt', options.prompt);
+    const n = checkPositiveInt('numImagesPerPrompt', options.numImagesPerPrompt ?? 1, 64);
+    const guidanceScale = options.guidanceScale ?? 4.5;
+    if (typeof guidanceScale !== 'number' || !Number.isFinite(guidanceScale)) throw invalid(`guidanceScale must be a finite number, got ${String(guidanceScale)}`);
+    const vaeScale = this.vae?.config.scaleFactor ?? 8;
+    const size = resolveSize(options, transformer.config, vaeScale);
+    const batch = prompts ? prompts.length : options.promptEmbeds!.shape[0];
+    const cfg = guidanceScale > 1;
+    if (options.seed !== undefined && options.generator !== undefined) throw invalid('pass either seed or generator, not both');
+    const gens = generatorsFor(options);
+    const latents0 = prepareLatents(options, batch * n, transformer.config.inChannels, size, vaeScale, gens);
+    throwIfAborted(options.signal);
+
+    const emb = await this.encodePrompt(prompts, {
+      negativePrompt: options.negativePrompt,
+      doClassifierFreeGuidance: cfg,
+      numImagesPerPrompt: n,
+      cleanCaption: options.cleanCaption ?? true,
+      maxSequenceLength: options.maxSequenceLength ?? 120,
+      promptEmbeds: options.promptEmbeds,
+      promptAttentionMask: options.promptAttentionMask,
+      negativePromptEmbeds: options.negativePromptEmbeds,
+      negativePromptAttentionMask: options.negativePromptAttentionMask,
+      signal: options.signal,
+    });
+    const latents = await denoise({
+      transformer,
+      scheduler,
+      embeddings: emb,
+      latents: latents0,
+      guidanceScale,
+      size,
+      noise: noiseSource(gens),
+      options,
+    });
+    if (outputType === 'latent') return { tensor: latents, generatedHeight: size.height, generatedWidth: size.width };
+    const decodedRaw = await this.decodeLatentsRaw(latents, options.signal);
+    const decoded = size.binned ? resizeAndCropTensor(decodedRaw.data, decodedRaw.shape as [number, number, number, number], size.origWidth, size.origHeight) : decodedRaw;
+    const nhwc = toFloatNHWC(decoded);
+    if (outputType === 'float') return { tensor: nhwc, generatedHeight: size.height, generatedWidth: size.width };
+    return { images: toImages(nhwc), generatedHeight: size.height, generatedWidth: size.width };
+  }
+
+  /** The VAE decode of final latents, unclamped [B, 3, H, W] (diffusers' vae.decode(latents / scaling_factor)). */
+  async decodeLatentsRaw(latents: HostTensor, signal?: AbortSignal): Promise<HostTensor> {
+    const vae = this.#need('vae', this.vae);
+    checkTensor('latents', latents, 4);
+    throwIfAborted(signal);
+    const sf = Math.fround(vae.config.scalingFactor);
+    const z = new Float32Array(latents.data.length);
+    for (let i = 0; i < z.length; i++) z[i] = latents.data[i] / sf;
+    return vae.decode({ data: z, shape: latents.shape });
+  }
+
+  /**
+   * The last step of the low-memory workflow: latents from generate({ outputType: 'latent' })
+   * to images (or NHWC floats in [0, 1]).
+   */
+  async decodeLatents(latents: HostTensor, options: { outputType?: 'image' | 'float'; signal?: AbortSignal } = {}) {
+    const nhwc = toFloatNHWC(await this.decodeLatentsRaw(latents, options.signal));
+    return options.outputType === 'float' ? { tensor: nhwc } : { images: toImages(nhwc) };
+  }
+
+  /** Frees one component (e.g. the T5 encoder once prompts are encoded). */
+  unload(component: ComponentName): void {
+    const c = this[component];
+    if (c && this.#owned.has(component)) c.dispose();
+    this[component] = null;
+  }
+
+  /** Frees every component this pipeline loaded itself. Safe to call twice. */
+  dispose(): void {
+    for (const c of ['textEncoder', 'transformer', 'vae'] as const) this.unload(c);
+    if (this.tokenizer && this.#owned.has('tokenizer')) this.tokenizer.dispose?.();
+    this.tokenizer = null;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.dispose();
+  }
+
+  #need<T>(name: string, c: T | null): T {
+    if (!c) throw new PixArtError('ERR_PIXART_MISSING_COMPONENT', `this pipeline has no ${name}; load it or pass it to fromPretrained`);
+    return c;
+  }
+}
+
+export { TorchGenerator };
