@@ -208,12 +208,12 @@ const Tensor& T5Encoder::position_bias(int64_t length) {
   if (length == cached_length_) return cached_position_bias_;
   const int64_t H = config_.num_heads, L = length;
   // The bucket depends only on j - i, in [-(L-1), L-1].
-  std::vector<int64_t> bucket(size_t(2 * L - 1));
+  std::vector<int64_t> bucket(static_cast<size_t>(2 * L - 1));
   for (int64_t d = -(L - 1); d <= L - 1; d++) {
     bucket[size_t(d + L - 1)] = t5_relative_position_bucket(d, true, config_.relative_attention_num_buckets,
                                                             config_.relative_attention_max_distance);
   }
-  std::vector<float> bias(size_t(H * L * L));  // [H, L, L]
+  std::vector<float> bias(static_cast<size_t>(H * L * L));  // [H, L, L]
   for (int64_t h = 0; h < H; h++)
     for (int64_t i = 0; i < L; i++) {
       float* row = bias.data() + (h * L + i) * L;
@@ -238,7 +238,7 @@ Tensor T5Encoder::encode(const int32_t* ids, const int32_t* mask, int64_t batch,
   // key_bias [B, L]: (1 - mask) * finfo.min. Skipped when nothing is masked (it would add 0).
   Tensor key_bias;
   if (mask) {
-    std::vector<float> kb(size_t(n));
+    std::vector<float> kb(static_cast<size_t>(n));
     bool any_masked = false;
     for (int64_t i = 0; i < n; i++) {
       if (mask[i] != 0 && mask[i] != 1) {
