@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { PixArtError } from '../errors.js';
+import { Engine, type Device } from '../engine/Engine.js';
+import { PixArtAlphaPipeline } from '../pipeline/PixArtAlphaPipeline.js';
+import { SCHEDULER_NAMES } from '../schedulers/index.js';
+
+/** Exit codes scripts can rely on. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, modelLoad: 3, noDevice: 4, aborted: 130 } as const;
+
+function int(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer`);
+    return n;
+  };
+}
+function float(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
+    return n;
+  };
+}
+
+function exitCodeFor(e: unknown): number {
+  const code = (e as PixArtError)?.code;
+  if (code === 'ERR_PIXART_INVALID_ARGUMENT') return EXIT.usage;
+  if (code === 'ERR_PIXART_MODEL_LOAD' || code === 'ERR_PIXART_MODEL_NOT_FOUND' || code === 'ERR_PIXART_MISSING_COMPONENT') return EXIT.modelLoad;
+  if (code === 'ERR_PIXART_NO_DEVICE' || code === 'ERR_PIXART_UNSUPPORTED') return EXIT.noDevice;
+  if ((e as Error)?.name === 'AbortError' || code === 'ERR_PIXART_CANCELLED') return EXIT.aborted;
+  return EXIT.failure;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('pixart')
+    .description('PixArt-α text-to-image on a native engine')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('generate')
+    .description('generate image(s) from a prompt')
+    .argument('<prompt>', 'the text prompt')
+    .requiredOption('-m, --model <dir>', 'model folder in the diffusers layout')
+    .option('-o, --out <file>', 'output file (.png, .jpg, .webp); with several images, -1, -2, ... are added', 'out.png')
+    .option('-n, --negative-prompt <text>', 'negative prompt', '')
+    .option('-W, --width <px>', 'image width', int('width'))
+    .option('-H, --height <px>', 'image height', int('height'))
+    .option('-s, --steps <n>', 'denoising steps', int('steps'), 20)
+    .option('-g, --guidance <scale>', 'classifier-free guidance scale', float('guidance'), 4.5)
+    .option('--seed <n>', 'random seed (same as torch.Generator().manual_seed(n))', int('seed'))
+    .addOption(new Option('--scheduler <name>', 'scheduler (default: the model\'s)').choices([...SCHEDULER_NAMES]))
+    .option('-d, --device <device>', "'cpu' or 'cuda'", 'cpu')
+    .option('-t, --threads <n>', 'CPU threads (0 = all)', int('threads'), 0)
+    .option('--num-images <n>', 'images per prompt', int('num-images'), 1)
+    .option('--no-binning', 'do not map the size to the nearest aspect-ratio bin')
+    .option('--no-clean-caption', 'do not clean the caption (diffusers clean_caption=False)')
+    .option('-q, --quiet', 'no progress bar')
+    .action(async (prompt: string, o) => {
+      const abort = new AbortController();
+      process.once('SIGINT', () => abort.abort(new PixArtError('ERR_PIXART_CANCELLED', 'interrupted')));
+      const pipe = await PixArtAlphaPipeline.fromPretrained(o.model, { device: o.device as Device, threads: o.threads });
+      const bar = o.quiet ? null : new cliProgress.SingleBar({ format: 'denoising [{bar}] {value}/{total} steps | {duration}s', hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic);
+      try {
+        bar?.start(o.steps, 0);
+        const result = await pipe.generate({
+          prompt,
+          negativePrompt: o.negativePrompt,
+          width: o.width,
+          height: o.height,
+          numInferenceSteps: o.steps,
+          guidanceScale: o.guidance,
+          seed: o.seed,
+          scheduler: o.scheduler,
+          numImagesPerPrompt: o.numImages,
+          useResolutionBinning: o.binning,
+          cleanCaption: o.cleanCaption,
+          signal: abort.signal,
+          onStep: (s) => bar?.update(s.step + 1),
+        });
+        bar?.stop();
+        const images = result.images ?? [];
+        for (let i = 0; i < images.length; i++) {
+          const file = images.length === 1 ? o.out : o.out.replace(/(\.[^.]+)$/, `-${i + 1}$1`);
+          await images[i].save(file);
+          process.stdout.write(`${file} (${images[i].width}x${images[i].height})\n`);
+        }
+      } finally {
+        bar?.stop();
+        pipe.dispose();
+      }
+    });
+
+  program
+    .command('devices')
+    .description('list the compute devices this installation can use')
+    .action(() => {
+      const cpu = Engine.create({ device: 'cpu' });
+      process.stdout.write(`cpu: ${cpu.threads} threads\n`);
+      cpu.dispose();
+      const p = Engine.probeCuda();
+      process.stdout.write(p.deviceCount > 0 ? `cuda: ${p.devices}\n` : `cuda: unavailable (${p.error})\n`);
+    });
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return EXIT.ok;
+  } catch (e) {
+    const ce = e as { code?: string; exitCode?: number; message?: string };
+    if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) {
+      return ce.code === 'commander.helpDisplayed' || ce.code === 'commander.version' || ce.code === 'commander.help' ? EXIT.ok : EXIT.usage;
+    }
+    const code = exitCodeFor(e);
+    process.stderr.write(`pixart: ${ce.message ?? String(e)}${ce.code ? ` [${ce.code}]` : ''}\n`);
+    return code;
+  }
+}
+
+function isEntryPoint(): boolean {
+  try {
+    return !!process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+if (isEntryPoint()) {
+  main().then((code) => process.exit(code));
+}
