@@ -1,0 +1,137 @@
+/**
+ * HeunDiscreteScheduler (Karras et al. 2022, Algorithm 1 without churn): each interval takes an
+ * Euler step, then a second model evaluation at its end averages the two slopes. Every inner
+ * timestep appears twice in `timesteps`, so n steps iterate 2n - 1 times.
+ */
+import { SchedulerBase } from './base.js';
+import {
+  checkNumberList, checkSteps, floatTimesteps, interpSigmas, logSigmasF32, noiseSchedule, rampSigmas,
+  sigmaSpacing, sigmaToT, trainingSigmas, type Spacing,
+} from './common.js';
+import { betaOptions, checkOneSigmaSpacing, invalid, opt, predictionType, resolveConfig, SPACINGS, type ConfigSpec } from './config.js';
+import { kInitNoiseSigma, scaleBySigma } from './euler_discrete.js';
+import { f32 } from './npmath.js';
+import { clamp, lincomb } from './ops.js';
+import type { SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult } from './types.js';
+
+const SPEC: ConfigSpec = {
+  ...betaOptions({ beta_start: 0.00085, beta_end: 0.012, beta_schedule: 'linear' }, ['exp']),
+  prediction_type: predictionType('epsilon', ['epsilon', 'v_prediction', 'sample']),
+  use_karras_sigmas: opt.bool(false),
+  use_exponential_sigmas: opt.bool(false),
+  use_beta_sigmas: opt.bool(false),
+  clip_sample: opt.bool(false),
+  clip_sample_range: opt.num(1.0),
+  timestep_spacing: opt.oneOf('linspace', SPACINGS),
+  steps_offset: opt.int(0),
+};
+
+const NAME = 'HeunDiscreteScheduler';
+
+/** [x0, x1, x1, x2, x2, ...]: diffusers' cat([x[:1], x[1:].repeat_interleave(2)]). */
+export function repeatInner(x: number[]): number[] {
+  return [x[0], ...x.slice(1).flatMap((v) => [v, v])];
+}
+
+/** x0 prediction of the k-diffusion schedulers at noise level `sigma` (float32). */
+export function kPredictX0(pred: unknown, sigma: number, modelOutput: Float32Array, sample: Float32Array): Float32Array {
+  if (pred === 'epsilon') return lincomb([1, sample], [-sigma, modelOutput]);
+  if (pred === 'sample') return modelOutput;
+  const s2p1 = f32(f32(sigma * sigma) + 1);
+  return lincomb([f32(-sigma / f32(Math.sqrt(s2p1))), modelOutput], [1, sample.map((v) => v / s2p1)]);
+}
+
+export class HeunDiscreteScheduler extends SchedulerBase {
+  readonly className = NAME;
+  private readonly trainSigmas: Float32Array;
+  private prevDerivative: Float32Array | null = null;
+  private dt: number | null = null;
+  private firstSample: Float32Array | null = null;
+
+  static fromConfig(config: SchedulerConfig, overrides?: SchedulerConfig): HeunDiscreteScheduler {
+    return new HeunDiscreteScheduler(resolveConfig(NAME, SPEC, config, overrides));
+  }
+
+  constructor(cfg: SchedulerConfig) {
+    super(cfg);
+    checkOneSigmaSpacing(NAME, cfg);
+    this.order = 2;
+    this.trainSigmas = trainingSigmas(noiseSchedule(cfg).alphasCumprod);
+    // diffusers' constructor runs set_timesteps(num_train_timesteps).
+    this.setTimesteps(cfg.num_train_timesteps as number);
+  }
+
+  setTimesteps(numInferenceSteps?: number, opts: SetTimestepsOptions = {}): void {
+    const cfg = this.cfg;
+    const custom = opts.timesteps;
+    if (opts.sigmas !== undefined) throw invalid(`${NAME}.setTimesteps: custom sigmas are not supported by this scheduler`);
+    if ((numInferenceSteps === undefined) === (custom === undefined)) {
+      throw invalid(`${NAME}.setTimesteps: pass exactly one of numInferenceSteps or opts.timesteps`);
+    }
+    const spacing = sigmaSpacing(cfg);
+    if (custom !== undefined && spacing !== null) throw invalid(`${NAME}.setTimesteps: custom timesteps cannot be combined with use_${spacing}_sigmas`);
+    const n = custom !== undefined ? custom.length : checkSteps(NAME, numInferenceSteps);
+    let timesteps = custom !== undefined
+      ? checkNumberList(NAME, 'timesteps', custom, false).map(f32)
+      : floatTimesteps(cfg.timestep_spacing as Spacing, n, cfg.num_train_timesteps as number, cfg.steps_offset as number);
+    let sigmas = interpSigmas(timesteps, this.trainSigmas);
+    if (spacing !== null && spacing !== 'lu') {
+      const logSigmas = logSigmasF32(this.trainSigmas);
+      sigmas = rampSigmas(spacing, sigmas, n, cfg);
+      timesteps = sigmas.map((s) => sigmaToT(s, logSigmas));
+    }
+    const s = Array.from(Float32Array.from([...sigmas, 0]));
+    this.sigmas = Float32Array.from([s[0], ...s.slice(1, -1).flatMap((v) => [v, v]), s[s.length - 1]]);
+    this.timesteps = repeatInner(timesteps.map(f32));
+    this.numInferenceSteps = n;
+    this.initNoiseSigma = kInitNoiseSigma(this.sigmas, cfg.timestep_spacing);
+    this.prevDerivative = null;
+    this.dt = null;
+    this.firstSample = null;
+    this.resetRun();
+  }
+
+  override scaleModelInput(sample: Float32Array, t: number): Float32Array {
+    this.checkSample(sample);
+    return scaleBySigma(sample, this.sigmas[this.ensureStepIndex(t, 'throw')]);
+  }
+
+  step(modelOutput: Float32Array, t: number, sample: Float32Array, _opts?: StepOptions): StepResult {
+    this.requireTimesteps();
+    this.checkTensors(modelOutput, sample, this.firstSample?.length);
+    const idx = this.ensureStepIndex(t, 'throw');
+    this.checkIndex(idx, this.sigmas.length - 1);
+    const first = this.dt === null;
+    const sigma = first ? this.sigmas[idx] : this.sigmas[idx - 1];
+    const sigmaNext = first ? this.sigmas[idx + 1] : this.sigmas[idx];
+    let x0 = kPredictX0(this.cfg.prediction_type, first ? sigma : sigmaNext, modelOutput, sample);
+    if (this.cfg.clip_sample) {
+      const r = this.cfg.clip_sample_range as number;
+      x0 = clamp(x0, -r, r);
+    }
+    const n = sample.length;
+    const derivative = new Float32Array(n);
+    let base: Float32Array;
+    let dt: number;
+    if (first) {
+      for (let i = 0; i < n; i++) derivative[i] = f32(sample[i] - x0[i]) / sigma;
+      dt = f32(sigmaNext - sigma);
+      this.prevDerivative = derivative;
+      this.dt = dt;
+      this.firstSample = sample;
+      base = sample;
+    } else {
+      const prev = this.prevDerivative!;
+      for (let i = 0; i < n; i++) derivative[i] = f32(prev[i] + f32(f32(sample[i] - x0[i]) / sigmaNext)) / 2;
+      dt = this.dt!;
+      base = this.firstSample!;
+      this.prevDerivative = null;
+      this.dt = null;
+      this.firstSample = null;
+    }
+    const prevSample = new Float32Array(n);
+    for (let i = 0; i < n; i++) prevSample[i] = base[i] + f32(derivative[i] * dt);
+    this.stepIndex = idx + 1;
+    return { prevSample, predOriginalSample: x0 };
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Public types shared by every scheduler. Tensors are flat Float32Arrays in the layout the
+ * caller uses (NCHW for PixArt latents); schedulers act element-wise, so only thresholding and
+ * generator draws need the shape, which callers may pass as `opts.shape`.
+ */
+
+/** A torch-compatible random source (built elsewhere); `randn(shape)` returns prod(shape) N(0,1) floats. */
+export interface NoiseSource {
+  randn(shape: number[]): Float32Array;
+}
+
+/** A diffusers `scheduler_config.json` object, snake_case keys as written by diffusers. */
+export type SchedulerConfig = Record<string, unknown>;
+
+export interface SetTimestepsOptions {
+  /** Custom integer (or, for the Euler family, float) timesteps, where the diffusers class accepts them. */
+  timesteps?: number[];
+  /** Custom sigmas (EulerDiscreteScheduler only, like diffusers). */
+  sigmas?: number[];
+}
+
+export interface StepOptions {
+  /** Noise used inside the step (stochastic schedulers). Takes precedence over `generator`. */
+  noise?: Float32Array;
+  /** Random source used when `noise` is not given. */
+  generator?: NoiseSource;
+  /** Shape of the sample, e.g. [1, 4, 128, 128]; defaults to [sample.length]. */
+  shape?: number[];
+  /** DDIM: weight of the added noise (0 = deterministic DDIM). */
+  eta?: number;
+  /** DDIM: recompute epsilon from the clipped x0. */
+  useClippedModelOutput?: boolean;
+  /** EulerDiscrete stochastic sampling ("churn") parameters, as in diffusers' step(). */
+  sChurn?: number;
+  sTmin?: number;
+  sTmax?: number;
+  sNoise?: number;
+}
+
+export interface StepResult {
+  prevSample: Float32Array;
+  predOriginalSample?: Float32Array;
+  /** LCMScheduler only: the consistency-model denoised estimate. */
+  denoised?: Float32Array;
+}
+
+export interface Scheduler {
+  /** diffusers class name, e.g. 'DPMSolverMultistepScheduler'. */
+  readonly className: string;
+  /** Resolved init arguments, snake_case like diffusers' `scheduler.config`. */
+  readonly config: Readonly<SchedulerConfig>;
+  /** Timesteps to iterate, in order (integers for int64 schedulers, float32 values for the Euler family). */
+  readonly timesteps: number[];
+  /** Noise levels (float32). Empty for DDIM and LCM, which have none in diffusers either. */
+  readonly sigmas: Float32Array;
+  readonly initNoiseSigma: number;
+  /** Model evaluations per `timesteps` entry group, as diffusers' `order` class attribute. */
+  readonly order: number;
+  readonly numInferenceSteps: number | null;
+  setTimesteps(numInferenceSteps?: number, opts?: SetTimestepsOptions): void;
+  setBeginIndex(beginIndex: number): void;
+  scaleModelInput(sample: Float32Array, t: number): Float32Array;
+  step(modelOutput: Float32Array, t: number, sample: Float32Array, opts?: StepOptions): StepResult;
+  /** Independent copy with the same config and fresh (un-set) state. */
+  clone(): Scheduler;
+}
