@@ -99,7 +99,7 @@ describe.each(SCHEDULER_NAMES)('%s vs diffusers', (cls) => {
     s.setBeginIndex(0);
     expectTimesteps(cls, s.timesteps, tr.timesteps_iterated);
     const xInit = refF32(tr.initial_noise);
-    let x = xInit.map((v) => v * f32(s.initNoiseSigma));
+    let x: Float32Array = xInit.map((v) => v * f32(s.initNoiseSigma));
     expectClose(x, refF32(tr.x_start), { atol: 0, rtol: 0, label: 'x_start' });
     const len = x.length;
     const at = (ref: TensorRef, k: number) => refF32(ref).subarray(k * len, (k + 1) * len);
