@@ -30,7 +30,7 @@ const eps = (x: Float32Array, t: number) => x.map((v) => Math.tanh(0.7 * v + Mat
 /** Runs a full denoising loop with a deterministic fake model; returns the final sample. */
 function run(s: Scheduler, steps: number, noiseSeed = 0): Float32Array {
   s.setTimesteps(steps);
-  let x = sample().map((v) => v * s.initNoiseSigma);
+  let x: Float32Array = sample().map((v) => v * s.initNoiseSigma);
   let k = noiseSeed;
   const generator = { randn: (shape: number[]) => Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => Math.cos(k++)) };
   for (const t of s.timesteps) x = s.step(eps(s.scaleModelInput(x, t), t), t, x, { generator }).prevSample;
@@ -152,10 +152,10 @@ describe('names and cloning', () => {
       a.setTimesteps(6);
       b.setTimesteps(3);
       // Interleave a with a differently configured run of b; a must be unaffected.
-      let xa = sample().map((v) => v * a.initNoiseSigma);
+      let xa: Float32Array = sample().map((v) => v * a.initNoiseSigma);
       let k = 0;
       const gen = { randn: (shape: number[]) => Float32Array.from({ length: shape.reduce((p, q) => p * q, 1) }, () => Math.cos(k++)) };
-      let xb = sample();
+      let xb: Float32Array = sample();
       a.timesteps.forEach((t, i) => {
         xa = a.step(eps(a.scaleModelInput(xa, t), t), t, xa, { generator: gen }).prevSample;
         const tb = b.timesteps[i];
