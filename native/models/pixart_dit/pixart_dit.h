@@ -1,0 +1,124 @@
+// The PixArt-alpha diffusion transformer (diffusers' PixArtTransformer2DModel) on the Backend ops.
+//
+// Block and weight names follow the checkpoint keys of a diffusers `transformer/` folder
+// (pos_embed.proj, adaln_single.*, caption_projection.*, transformer_blocks.N.*, scale_shift_table,
+// proj_out), so loading is a lookup plus a shape check against config.json.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../../core/backend.h"
+#include "../../core/json.h"
+
+namespace pixart {
+
+struct DiTConfig {
+  // Defaults are diffusers' PixArtTransformer2DModel defaults, used when a key is absent.
+  int64_t sample_size = 128;
+  int64_t patch_size = 2;
+  int64_t in_channels = 4;
+  int64_t out_channels = 8;
+  int64_t num_layers = 28;
+  int64_t num_attention_heads = 16;
+  int64_t attention_head_dim = 72;
+  int64_t cross_attention_dim = 1152;
+  int64_t caption_channels = 0;  // 0: no caption projection; the text must already be cross_attention_dim wide
+  double norm_eps = 1e-6;
+  bool norm_elementwise_affine = false;
+  bool attention_bias = true;
+  double interpolation_scale = 2.0;
+  bool use_additional_conditions = true;
+  std::string activation_fn = "gelu-approximate";
+  std::string norm_type = "ada_norm_single";
+  std::string attention_type = "default";
+
+  int64_t inner_dim() const { return num_attention_heads * attention_head_dim; }
+  int64_t ff_inner_dim() const { return 4 * inner_dim(); }  // diffusers FeedForward(mult=4)
+  int64_t size_emb_dim() const { return inner_dim() / 3; }  // resolution / aspect-ratio embedders
+  int64_t base_size() const { return sample_size / patch_size; }  // pos-embed grid the model was trained on
+
+  // Reads a transformer config.json, filling the legacy "Transformer2DModel" gaps the way
+  // diffusers does; throws kModelLoad for inconsistent sizes and kUnsupported for variants
+  // this engine does not implement.
+  static DiTConfig from_json(const JsonConfig& c);
+};
+
+struct DiTInputs {
+  Tensor latents;                  // [B, in_channels, H, W] on the backend
+  std::vector<float> timesteps;    // [B]
+  Tensor text;                     // [B, L, caption_channels] on the backend
+  std::vector<float> text_mask;    // [B*L] 0/1, empty = all ones
+  std::vector<float> resolution;   // [B*2] (height, width) in pixels; required iff use_additional_conditions
+  std::vector<float> aspect_ratio; // [B] height/width; required iff use_additional_conditions
+};
+
+namespace dit {
+
+// nn.Linear: weight [out, in], optional bias [out].
+struct Linear {
+  Tensor weight, bias;
+  static Linear load(Backend& be, const WeightStore& ws, const std::string& prefix, int64_t out, int64_t in,
+                     bool has_bias = true);
+  Tensor operator()(Backend& be, const Tensor& x, Activation act = Activation::kNone,
+                    const Tensor* residual = nullptr) const;
+};
+
+// diffusers Attention (to_q, to_k, to_v, to_out.0) with heads packed in the last dim.
+struct Attention {
+  Linear to_q, to_k, to_v, to_out;
+  int heads = 0;
+  float scale = 0.f;
+  static Attention load(Backend& be, const WeightStore& ws, const std::string& prefix, const DiTConfig& cfg,
+                        int64_t kv_dim);
+};
+
+// BasicTransformerBlock with norm_type "ada_norm_single".
+struct TransformerBlock {
+  Tensor scale_shift_table;  // [6, D]: shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp
+  Tensor norm1_weight, norm1_bias, norm2_weight, norm2_bias;  // only with norm_elementwise_affine
+  Attention attn1, attn2;
+  Linear ff_proj, ff_out;  // ff.net.0.proj, ff.net.2
+  static TransformerBlock load(Backend& be, const WeightStore& ws, const std::string& prefix, const DiTConfig& cfg);
+};
+
+}  // namespace dit
+
+class PixArtDiT {
+ public:
+  // `folder` is a diffusers transformer/ folder (config.json + safetensors). Throws EngineError.
+  static std::unique_ptr<PixArtDiT> load(Backend& be, const std::string& folder);
+  const DiTConfig& config() const { return cfg_; }
+  // -> [B, out_channels, H, W] (all channels, incl. learned sigma). Throws EngineError
+  // (kInvalidArgument for inputs that disagree with each other or with the config).
+  Tensor forward(const DiTInputs& in);
+
+ private:
+  PixArtDiT(Backend& be, DiTConfig cfg) : be_(be), cfg_(std::move(cfg)) {}
+  void validate(const DiTInputs& in) const;
+  Tensor pos_embed(int64_t gh, int64_t gw);                 // [gh*gw, D], cached per grid
+  Tensor conditioning(const DiTInputs& in, int64_t batch);   // embedded_timestep [B, D]
+
+  Backend& be_;
+  DiTConfig cfg_;
+
+  // pos_embed.proj: the patch conv as a linear over (C, p, p) patches.
+  dit::Linear patch_proj;
+  // adaln_single.emb.timestep_embedder
+  dit::Linear t_linear_1, t_linear_2;
+  // adaln_single.emb.{resolution,aspect_ratio}_embedder packed block-diagonally so that one
+  // linear pair maps [f(h), f(w), f(ar)] straight to their concatenation [B, D].
+  dit::Linear size_linear_1, size_linear_2;
+  dit::Linear adaln_linear;  // adaln_single.linear: D -> 6D
+  dit::Linear caption_linear_1, caption_linear_2;  // caption_projection
+  std::vector<dit::TransformerBlock> blocks;
+  Tensor scale_shift_table;  // [2, D]: shift, scale of the output modulation
+  dit::Linear proj_out;
+
+  std::map<std::pair<int64_t, int64_t>, Tensor> pos_cache_;
+};
+
+}  // namespace pixart
