@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,16 @@ let cached: NativeAddon | undefined;
 export function loadAddon(): NativeAddon {
   if (cached) return cached;
   const errors: string[] = [];
+  // A local CMake build (npm run compile:native) wins in a development checkout.
+  const dev = join(PACKAGE_ROOT, 'build-cmake', 'Release', 'pixart.node');
+  if (existsSync(dev)) {
+    try {
+      cached = require(dev) as NativeAddon;
+      return cached;
+    } catch (e) {
+      errors.push(`${dev}: ${(e as Error).message}`);
+    }
+  }
   try {
     const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
     cached = nodeGypBuild(PACKAGE_ROOT) as NativeAddon;

@@ -32,4 +32,5 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
 }  // namespace pixart::addon
 
-NODE_API_MODULE(pixart, pixart::addon::Init)
+static Napi::Object InitPixart(Napi::Env env, Napi::Object exports) { return pixart::addon::Init(env, exports); }
+NODE_API_MODULE(pixart, InitPixart)

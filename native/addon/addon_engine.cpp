@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "args.h"
+#include "backends/cpu/cpu_backend.h"
 #include "core/backend_registry.h"
 #include "models/pixart_dit/pixart_dit.h"
 #include "models/t5/t5_encoder.h"

@@ -14,10 +14,10 @@ namespace pixart::addon {
 
 namespace {
 
-template <class Model>
-class ModelHandle : public Napi::ObjectWrap<ModelHandle<Model>> {
+template <class Derived, class Model>
+class ModelHandle : public Napi::ObjectWrap<Derived> {
  public:
-  explicit ModelHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelHandle<Model>>(info) {}
+  explicit ModelHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Derived>(info) {}
   void Attach(std::shared_ptr<EngineCore> core, std::shared_ptr<Model> model) {
     core_ = std::move(core);
     model_ = std::move(model);
@@ -28,13 +28,16 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle<Model>> {
     if (!model_) throw MakeError(env, Status(StatusCode::kInvalidArgument, "this model was disposed"));
     return {core_, model_};
   }
-  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+
+ public:
+  Napi::Value DisposeJs(const Napi::CallbackInfo& info) {
     model_.reset();
     core_.reset();
     return info.Env().Undefined();
   }
-  Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !model_); }
+  Napi::Value DisposedJs(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !model_); }
 
+ protected:
   std::shared_ptr<EngineCore> core_;
   std::shared_ptr<Model> model_;
 };
@@ -70,13 +73,15 @@ Napi::Promise Submit(Napi::Env env, std::pair<std::shared_ptr<EngineCore>, std::
 }
 
 // --- T5 ---
-class T5Handle final : public ModelHandle<T5Encoder> {
+class T5Handle final : public ModelHandle<T5Handle, T5Encoder> {
  public:
   using ModelHandle::ModelHandle;
+  using ModelHandle::DisposeJs;
+  using ModelHandle::DisposedJs;
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "T5Encoder",
-                       {InstanceMethod<&T5Handle::Encode>("encode"), InstanceMethod<&T5Handle::Dispose>("dispose"),
-                        InstanceAccessor<&T5Handle::Disposed>("disposed")});
+                       {InstanceMethod("encode", &T5Handle::Encode), InstanceMethod("dispose", &T5Handle::DisposeJs),
+                        InstanceAccessor("disposed", &T5Handle::DisposedJs, nullptr)});
   }
   // encode(ids: Int32Array, mask: Int32Array, batch, length) -> { data, shape: [B, L, d_model] }
   Napi::Value Encode(const Napi::CallbackInfo& info) {
@@ -93,13 +98,15 @@ class T5Handle final : public ModelHandle<T5Encoder> {
 };
 
 // --- DiT ---
-class DiTHandle final : public ModelHandle<PixArtDiT> {
+class DiTHandle final : public ModelHandle<DiTHandle, PixArtDiT> {
  public:
   using ModelHandle::ModelHandle;
+  using ModelHandle::DisposeJs;
+  using ModelHandle::DisposedJs;
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "PixArtDiT",
-                       {InstanceMethod<&DiTHandle::Forward>("forward"), InstanceMethod<&DiTHandle::Dispose>("dispose"),
-                        InstanceAccessor<&DiTHandle::Disposed>("disposed")});
+                       {InstanceMethod("forward", &DiTHandle::Forward), InstanceMethod("dispose", &DiTHandle::DisposeJs),
+                        InstanceAccessor("disposed", &DiTHandle::DisposedJs, nullptr)});
   }
   // forward({ latents, latentShape: [B,C,H,W], timesteps, text, textShape: [B,L,Ct], textMask?, resolution?, aspectRatio? })
   Napi::Value Forward(const Napi::CallbackInfo& info) {
@@ -139,13 +146,16 @@ class DiTHandle final : public ModelHandle<PixArtDiT> {
 };
 
 // --- VAE ---
-class VAEHandle final : public ModelHandle<AutoencoderKL> {
+class VAEHandle final : public ModelHandle<VAEHandle, AutoencoderKL> {
  public:
   using ModelHandle::ModelHandle;
+  using ModelHandle::DisposeJs;
+  using ModelHandle::DisposedJs;
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "AutoencoderKL",
-                       {InstanceMethod<&VAEHandle::Decode>("decode"), InstanceMethod<&VAEHandle::Encode>("encode"),
-                        InstanceMethod<&VAEHandle::Dispose>("dispose"), InstanceAccessor<&VAEHandle::Disposed>("disposed")});
+                       {InstanceMethod("decode", &VAEHandle::Decode), InstanceMethod("encode", &VAEHandle::Encode),
+                        InstanceMethod("dispose", &VAEHandle::DisposeJs),
+                        InstanceAccessor("disposed", &VAEHandle::DisposedJs, nullptr)});
   }
   // decode(z: Float32Array, shape [B, C, h, w]) -> raw image [B, 3, 8h, 8w]; z is latents / scaling_factor
   Napi::Value Decode(const Napi::CallbackInfo& info) { return Run(info, false); }

@@ -28,7 +28,15 @@ __attribute__((visibility("default"))) int pixart_cuda_device_count(char* err, s
   int n = 0;
   cudaError_t e = cudaGetDeviceCount(&n);
   if (e != cudaSuccess) {
-    put(err, err_len, "cudaGetDeviceCount failed", e);
+    int driver = 0;
+    cudaDriverGetVersion(&driver);
+    if (driver == 0 && err && err_len) {
+      // cudart reports a missing libcuda as "insufficient driver"; say what it means.
+      std::snprintf(err, err_len, "no NVIDIA driver is installed (libcuda.so.1 not found), so no GPU can be used (%s)",
+                    cudaGetErrorName(e));
+    } else {
+      put(err, err_len, "cudaGetDeviceCount failed", e);
+    }
     return -1;
   }
   int runtime = 0, driver = 0;
