@@ -1,0 +1,93 @@
+// The three models through the whole stack (TS component -> N-API -> engine thread -> CPU
+// backend) against the diffusers/transformers reference outputs.
+import { afterAll, describe, expect, it } from 'vitest';
+import { AutoencoderKL } from '../lib/models/AutoencoderKL.js';
+import { PixArtTransformer2DModel } from '../lib/models/PixArtTransformer2DModel.js';
+import { T5EncoderModel } from '../lib/models/T5EncoderModel.js';
+import { Engine } from '../lib/engine/Engine.js';
+import { expectClose, fixtureCase, refF32, refInts, TINY_MODEL, TINY_MODEL_512 } from './helpers/fixtures.js';
+
+const engine = Engine.create({ device: 'cpu', threads: 2 });
+afterAll(() => engine.dispose());
+
+// |a-b| <= 1e-4 + 1e-4*max|ref|: the fixtures README's fp32 tolerance
+const TOL = { atol: 1e-4, rtol: 1e-4, relToMax: true };
+
+describe('T5EncoderModel', () => {
+  it('matches transformers on text_encoder/batch (3 prompts, one truncated)', async () => {
+    const c = fixtureCase('text_encoder/batch');
+    const t5 = await T5EncoderModel.fromPretrained(`${TINY_MODEL}/text_encoder`, { engine });
+    const [b, l] = c.inputs.input_ids.shape;
+    const out = await t5.encode(Int32Array.from(refInts(c.inputs.input_ids)), Int32Array.from(refInts(c.inputs.attention_mask)), b, l);
+    expect(out.shape).toEqual(c.outputs.last_hidden_state.shape);
+    expectClose(out.data, refF32(c.outputs.last_hidden_state), { ...TOL, label: 'last_hidden_state' });
+    t5.dispose();
+    expect(t5.disposed).toBe(true);
+    t5.dispose(); // idempotent
+    await expect(t5.encode(new Int32Array(l), new Int32Array(l), 1, l)).rejects.toMatchObject({ code: 'ERR_PIXART_DISPOSED' });
+  });
+});
+
+describe('PixArtTransformer2DModel', () => {
+  const cases: [string, string][] = [
+    ['transformer/square_batch2', `${TINY_MODEL}/transformer`],
+    ['transformer/nonsquare_8x12', `${TINY_MODEL}/transformer`],
+    ['transformer/native_grid_128x128', `${TINY_MODEL}/transformer`],
+    ['transformer/cfg_batch_neg_pos', `${TINY_MODEL}/transformer`],
+    ['transformer512/square_batch2', `${TINY_MODEL_512}/transformer`],
+    ['transformer512/nonsquare_8x12', `${TINY_MODEL_512}/transformer`],
+  ];
+  for (const [id, folder] of cases) {
+    it(`matches diffusers on ${id}`, async () => {
+      const c = fixtureCase(id);
+      const dit = await PixArtTransformer2DModel.fromPretrained(folder, { engine });
+      const i = c.inputs;
+      const shape = i.hidden_states.shape as [number, number, number, number];
+      const res = i['added_cond_kwargs.resolution'];
+      const out = await dit.forward({
+        latents: refF32(i.hidden_states),
+        latentShape: shape,
+        timesteps: Float32Array.from(refInts(i.timestep)),
+        text: refF32(i.encoder_hidden_states),
+        textShape: i.encoder_hidden_states.shape,
+        textMask: Float32Array.from(refInts(i.encoder_attention_mask)),
+        resolution: res ? refF32(res) : undefined,
+        aspectRatio: res ? refF32(i['added_cond_kwargs.aspect_ratio']) : undefined,
+      });
+      expect(out.shape).toEqual(c.outputs.sample.shape);
+      expectClose(out.data, refF32(c.outputs.sample), { ...TOL, label: id });
+      dit.dispose();
+    });
+  }
+
+  it('rejects a latent size that is not a multiple of the patch size with a typed error', async () => {
+    const dit = await PixArtTransformer2DModel.fromPretrained(`${TINY_MODEL_512}/transformer`, { engine });
+    await expect(dit.forward({
+      latents: new Float32Array(4 * 7 * 8), latentShape: [1, 4, 7, 8], timesteps: new Float32Array([1]),
+      text: new Float32Array(120 * 64), textShape: [1, 120, 64],
+    })).rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT' });
+    dit.dispose();
+  });
+});
+
+describe('AutoencoderKL', () => {
+  it.each(['vae/decode_8x8', 'vae/decode_8x12'])('decode matches diffusers on %s', async (id) => {
+    const c = fixtureCase(id);
+    const vae = await AutoencoderKL.fromPretrained(`${TINY_MODEL}/vae`, { engine });
+    const out = await vae.decode({ data: refF32(c.inputs.decoder_input), shape: c.inputs.decoder_input.shape });
+    expect(out.shape).toEqual(c.outputs.sample.shape);
+    expectClose(out.data, refF32(c.outputs.sample), { ...TOL, label: id });
+    vae.dispose();
+  });
+
+  it.each(['vae/encode_64x64', 'vae/encode_64x96'])('encode matches diffusers on %s', async (id) => {
+    const c = fixtureCase(id);
+    const vae = await AutoencoderKL.fromPretrained(`${TINY_MODEL}/vae`, { engine });
+    const dist = await vae.encode({ data: refF32(c.inputs.image), shape: c.inputs.image.shape });
+    for (const k of ['mean', 'logvar', 'std'] as const) {
+      expect(dist[k].shape).toEqual(c.outputs[k].shape);
+      expectClose(dist[k].data, refF32(c.outputs[k]), { ...TOL, label: `${id} ${k}` });
+    }
+    vae.dispose();
+  });
+});
