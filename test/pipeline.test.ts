@@ -1,0 +1,172 @@
+// End-to-end parity with diffusers' PixArtAlphaPipeline (fixture case 7), encode_prompt
+// (case 3), the low-memory workflow, and argument checking.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../lib/engine/Engine.js';
+import { PixArtAlphaPipeline } from '../lib/pipeline/PixArtAlphaPipeline.js';
+import type { GenerateOptions, HostTensor } from '../lib/pipeline/types.js';
+import { expectClose, fixtureCase, refF32, refInts, TINY_MODEL } from './helpers/fixtures.js';
+
+let engine: Engine;
+let pipe: PixArtAlphaPipeline;
+beforeAll(async () => {
+  engine = Engine.create({ threads: 2 });
+  pipe = await PixArtAlphaPipeline.fromPretrained(TINY_MODEL, { engine });
+});
+afterAll(() => {
+  pipe?.dispose();
+  engine?.dispose();
+});
+
+function optionsFor(id: string): { opts: GenerateOptions; c: any } {
+  const c = fixtureCase(id);
+  const i = c.inputs;
+  const opts: GenerateOptions = {
+    prompt: i.prompt,
+    negativePrompt: i.negative_prompt,
+    numInferenceSteps: i.num_inference_steps,
+    guidanceScale: i.guidance_scale,
+    height: i.height,
+    width: i.width,
+    useResolutionBinning: i.use_resolution_binning,
+    outputType: i.output_type === 'np' ? 'float' : 'latent',
+    numImagesPerPrompt: i.num_images_per_prompt,
+    cleanCaption: i.clean_caption,
+    maxSequenceLength: i.max_sequence_length,
+    eta: i.eta,
+  };
+  if (i.latents) opts.latents = { data: refF32(i.latents), shape: i.latents.shape };
+  if (i.generator_seed !== undefined) opts.seed = i.generator_seed;
+  return { opts, c };
+}
+
+async function run(id: string, tol: number) {
+  const { opts, c } = optionsFor(id);
+  const steps: HostTensor[] = [];
+  const result = await pipe.generate({ ...opts, onStep: (s) => void steps.push(s.latents) });
+  // latents grow to O(1000) with a random denoiser: compare them relative to max|ref|
+  const perStep = refF32(c.outputs.latents_after_each_step);
+  expect(steps.length).toBe(c.outputs.latents_after_each_step.shape[0]);
+  const n = steps[0].data.length;
+  steps.forEach((s, k) => expectClose(s.data, perStep.subarray(k * n, (k + 1) * n), { atol: tol, rtol: tol, relToMax: true, label: `${id} step ${k}` }));
+  const images = result.tensor!;
+  expect(images.shape).toEqual(c.outputs.images.shape);
+  if (opts.outputType === 'latent') {
+    expectClose(images.data, refF32(c.outputs.images), { atol: tol, rtol: tol, relToMax: true, label: `${id} latents` });
+  } else {
+    expectClose(images.data, refF32(c.outputs.images), { atol: tol, rtol: tol, label: `${id} images` });
+  }
+  return result;
+}
+
+describe('generate() matches diffusers (pipeline fixtures)', () => {
+  it('5 steps, CFG 4.5, latent output', () => run('pipeline/n5_g4.5_latent', 1e-4));
+  it('5 steps, CFG 4.5, float output', () => run('pipeline/n5_g4.5_np', 1e-4));
+  it('20 steps, CFG 4.5, float output', () => run('pipeline/n20_g4.5_np', 1e-4));
+  it('4 steps, no CFG (guidance 1.0)', () => run('pipeline/n4_g1.0_np', 1e-4));
+  it('seed 42 gives the latents torch.Generator().manual_seed(42) gives', () => run('pipeline/n5_g4.5_np_generator42', 1e-4));
+  it('resolution binning: 64x96 -> 832x1216 and back', async () => {
+    const r = await run('pipeline/binning_64x96_n2_g4.5_np', 5e-4);
+    expect([r.generatedHeight, r.generatedWidth]).toEqual(fixtureCase('pipeline/binning_64x96_n2_g4.5_np').inputs.binned_height_width);
+  });
+
+  it('image output is the float output rounded to 8-bit RGB', async () => {
+    const { opts, c } = optionsFor('pipeline/n5_g4.5_np');
+    const r = await pipe.generate({ ...opts, outputType: 'image' });
+    const ref = refF32(c.outputs.images);
+    const img = r.images![0];
+    expect([img.width, img.height]).toEqual([64, 64]);
+    let worst = 0;
+    for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(img.data[i] - Math.round(ref[i] * 255)));
+    expect(worst).toBeLessThanOrEqual(1);
+    const png = await img.toPNG();
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+  });
+});
+
+describe('encodePrompt() matches diffusers', () => {
+  it.each(['encode_prompt/two_prompts', 'encode_prompt/num_images_per_prompt_2'])('%s', async (id) => {
+    const c = fixtureCase(id);
+    const i = c.inputs;
+    const e = await pipe.encodePrompt(i.prompt, {
+      negativePrompt: i.negative_prompt,
+      doClassifierFreeGuidance: i.do_classifier_free_guidance,
+      numImagesPerPrompt: i.num_images_per_prompt,
+      maxSequenceLength: i.max_sequence_length,
+      cleanCaption: i.clean_caption,
+    });
+    const tol = { atol: 1e-4, rtol: 1e-4, relToMax: true };
+    expectClose(e.promptEmbeds.data, refF32(c.outputs.prompt_embeds), { ...tol, label: 'prompt_embeds' });
+    expectClose(e.negativePromptEmbeds!.data, refF32(c.outputs.negative_prompt_embeds), { ...tol, label: 'negative_prompt_embeds' });
+    expect(Array.from(e.promptAttentionMask.data)).toEqual(refInts(c.outputs.prompt_attention_mask));
+    expect(Array.from(e.negativePromptAttentionMask!.data)).toEqual(refInts(c.outputs.negative_prompt_attention_mask));
+    expect(e.promptEmbeds.shape).toEqual(c.outputs.prompt_embeds.shape);
+  });
+});
+
+describe('the low-memory workflow: encode, free T5, denoise, decode', () => {
+  it('gives the same image as the one-shot pipeline', async () => {
+    const { opts, c } = optionsFor('pipeline/n5_g4.5_np');
+    const textOnly = await PixArtAlphaPipeline.fromPretrained(TINY_MODEL, { engine, transformer: null, vae: null });
+    expect(textOnly.transformer).toBeNull();
+    const emb = await textOnly.encodePrompt(opts.prompt, { negativePrompt: '', maxSequenceLength: 120 });
+    textOnly.dispose();
+    expect(textOnly.textEncoder).toBeNull();
+
+    const denoiser = await PixArtAlphaPipeline.fromPretrained(TINY_MODEL, { engine, tokenizer: null, textEncoder: null, vae: null });
+    const { prompt: _p, negativePrompt: _n, ...rest } = opts;
+    const latents = await denoiser.generate({ ...rest, ...emb, negativePromptEmbeds: emb.negativePromptEmbeds!, negativePromptAttentionMask: emb.negativePromptAttentionMask!, outputType: 'latent' });
+    denoiser.dispose();
+
+    const decoder = await PixArtAlphaPipeline.fromPretrained(TINY_MODEL, { engine, tokenizer: null, textEncoder: null, transformer: null });
+    const out = await decoder.decodeLatents(latents.tensor!, { outputType: 'float' });
+    decoder.dispose();
+    expectClose(out.tensor!.data, refF32(c.outputs.images), { atol: 1e-4, rtol: 1e-4, label: 'low-memory images' });
+  });
+
+  it('a pipeline without a text encoder says so when given a prompt', async () => {
+    const p = await PixArtAlphaPipeline.fromPretrained(TINY_MODEL, { engine, textEncoder: null, vae: null });
+    await expect(p.generate({ prompt: 'x', outputType: 'latent', width: 64, height: 64, useResolutionBinning: false }))
+      .rejects.toMatchObject({ code: 'ERR_PIXART_MISSING_COMPONENT' });
+    p.dispose();
+  });
+});
+
+describe('bad input is rejected with a typed error before any native work', () => {
+  const base: GenerateOptions = { prompt: 'a cat', width: 64, height: 64, useResolutionBinning: false, numInferenceSteps: 2 };
+  const bad: [string, GenerateOptions][] = [
+    ['size not a multiple of 16', { ...base, width: 72 }],
+    ['zero size', { ...base, height: 0 }],
+    ['absurd size', { ...base, width: 1e6 }],
+    ['steps < 1', { ...base, numInferenceSteps: 0 }],
+    ['guidance NaN', { ...base, guidanceScale: NaN }],
+    ['prompt and promptEmbeds', { ...base, promptEmbeds: { data: new Float32Array(120 * 64), shape: [1, 120, 64] }, promptAttentionMask: { data: new Float32Array(120), shape: [1, 120] } }],
+    ['embeds/mask mismatch', { ...base, prompt: undefined, promptEmbeds: { data: new Float32Array(120 * 64), shape: [1, 120, 64] }, promptAttentionMask: { data: new Float32Array(100), shape: [1, 100] } }],
+    ['latents of the wrong shape', { ...base, latents: { data: new Float32Array(4 * 4 * 4), shape: [1, 4, 4, 4] } }],
+    ['unknown scheduler', { ...base, scheduler: 'no-such-scheduler' }],
+    ['seed and generator', { ...base, seed: 1, generator: [] as never }],
+    ['NaN in latents', { ...base, latents: { data: new Float32Array(4 * 8 * 8).fill(NaN), shape: [1, 4, 8, 8] } }],
+    ['bad outputType', { ...base, outputType: 'jpeg' as never }],
+  ];
+  for (const [what, opts] of bad) {
+    it(what, async () => {
+      const forward = pipe.transformer!.forward.bind(pipe.transformer!);
+      let calls = 0;
+      pipe.transformer!.forward = (a) => { calls++; return forward(a); };
+      try {
+        await expect(pipe.generate(opts)).rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT' });
+      } finally {
+        pipe.transformer!.forward = forward;
+      }
+      expect(calls).toBe(0);
+    });
+  }
+
+  it('an aborted signal stops the run with its reason', async () => {
+    const ac = new AbortController();
+    const reason = new Error('stop');
+    let steps = 0;
+    const p = pipe.generate({ ...base, numInferenceSteps: 5, signal: ac.signal, outputType: 'latent', onStep: () => { if (++steps === 2) ac.abort(reason); } });
+    await expect(p).rejects.toBe(reason);
+    expect(steps).toBe(2);
+  });
+});
