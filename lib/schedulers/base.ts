@@ -28,6 +28,7 @@ export abstract class SchedulerBase implements Scheduler {
   abstract setTimesteps(numInferenceSteps?: number, opts?: SetTimestepsOptions): void;
   abstract step(modelOutput: Float32Array, t: number, sample: Float32Array, opts?: StepOptions): StepResult;
 
+  /** Identity for the schedulers that need no input scaling: returns `sample` itself, like diffusers. */
   scaleModelInput(sample: Float32Array, _t: number): Float32Array {
     return sample;
   }
