@@ -19,6 +19,15 @@
  *
  * Lone UTF-16 surrogates (which Python cannot even pass to the tokenizer) are replaced by
  * U+FFFD before tokenization.
+ *
+ * Known divergence: when two segmentations of a word have the same unigram score (in
+ * practice: runs of one repeated character such as "zzz", "????", "!!!!!!", "#99999999"),
+ * the winner depends on floating-point rounding inside each implementation. This WASM
+ * SentencePiece, Python's sentencepiece 0.2.2 (transformers 4.x slow tokenizer) and the
+ * `tokenizers` library (transformers 5) each break such ties their own way; here the WASM
+ * SentencePiece result is used. On 30,000 random concatenations of vocabulary pieces the
+ * ids equal transformers 5's exactly; on runs of 2-15 repeated characters about 10% differ
+ * (transformers 4.x vs 5 differ on about 5% of those).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

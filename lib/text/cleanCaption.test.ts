@@ -128,6 +128,7 @@ describe('building blocks', () => {
     expect(html5Lookup('amp')).toBe('&');
     expect(html5Lookup('amp;')).toBe('&');
     expect(html5Lookup('notit;')).toBeUndefined();
+    expect(html5Lookup('lang;')).toBe('\u27e8'); // HTML5 value, not HTML 4's U+2329
     expect(html5Lookup('constructor')).toBeUndefined();
   });
 

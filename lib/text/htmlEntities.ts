@@ -9,11 +9,22 @@
 import { decodeEntity } from 'html-entities';
 
 /**
+ * Entries where `html-entities` keeps the HTML 4 value while HTML5 (and Python) changed it.
+ * Checked against all 2231 keys of CPython 3.11's `html.entities.html5`.
+ */
+const HTML5_OVERRIDES = new Map<string, string>([
+  ['lang;', '\u27e8'],
+  ['rang;', '\u27e9'],
+]);
+
+/**
  * Looks `key` up in the HTML5 named-reference table, with the same keys as Python's
  * `html.entities.html5`: `"amp;"` (with semicolon) or `"amp"` (legacy, no semicolon).
  */
 export function html5Lookup(key: string): string | undefined {
   if (key.length === 0 || key.charCodeAt(0) === 0x23 /* '#' */) return undefined;
+  const fixed = HTML5_OVERRIDES.get(key);
+  if (fixed !== undefined) return fixed;
   const ref = '&' + key;
   const out = decodeEntity(ref, { level: 'html5' });
   return out === ref ? undefined : out;
