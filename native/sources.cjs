@@ -12,7 +12,9 @@ for (const g of groups) {
   if (g === 'simdjson-dir') {
     out.push(path.join(path.dirname(require.resolve('@nozbe/simdjson/package.json', { paths: [root] })), 'src'));
   } else if (g === 'simdjson') {
-    out.push(path.join(path.dirname(require.resolve('@nozbe/simdjson/package.json', { paths: [root] })), 'src', 'simdjson.cpp'));
+    const file = path.join(path.dirname(require.resolve('@nozbe/simdjson/package.json', { paths: [root] })), 'src', 'simdjson.cpp');
+    // gyp wants sources relative to binding.gyp (it derives object paths from them)
+    out.push(sep === 'semicolon' ? file : path.relative(root, file));
   } else if (g === 'napi-dir') {
     out.push(path.dirname(require.resolve('node-addon-api/package.json', { paths: [root] })));
   } else if (Array.isArray(lists[g])) {

@@ -6,7 +6,7 @@ import cliProgress from 'cli-progress';
 import { PixArtError } from '../errors.js';
 import { Engine, type Device } from '../engine/Engine.js';
 import { PixArtAlphaPipeline } from '../pipeline/PixArtAlphaPipeline.js';
-import { SCHEDULER_NAMES } from '../schedulers/index.js';
+import { SCHEDULER_ALIASES, SCHEDULER_NAMES } from '../schedulers/index.js';
 
 /** Exit codes scripts can rely on. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, modelLoad: 3, noDevice: 4, aborted: 130 } as const;
@@ -53,7 +53,7 @@ export function buildProgram(): Command {
     .option('-s, --steps <n>', 'denoising steps', int('steps'), 20)
     .option('-g, --guidance <scale>', 'classifier-free guidance scale', float('guidance'), 4.5)
     .option('--seed <n>', 'random seed (same as torch.Generator().manual_seed(n))', int('seed'))
-    .addOption(new Option('--scheduler <name>', 'scheduler (default: the model\'s)').choices([...SCHEDULER_NAMES]))
+    .addOption(new Option('--scheduler <name>', 'scheduler (default: the model\'s)').choices([...SCHEDULER_NAMES, ...Object.keys(SCHEDULER_ALIASES)]))
     .option('-d, --device <device>', "'cpu' or 'cuda'", 'cpu')
     .option('-t, --threads <n>', 'CPU threads (0 = all)', int('threads'), 0)
     .option('--num-images <n>', 'images per prompt', int('num-images'), 1)

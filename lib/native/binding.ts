@@ -66,3 +66,11 @@ export async function callNative<T>(p: () => Promise<T>, context?: string): Prom
     throw nativeError(e, context);
   }
 }
+
+/** Where the native addon is (or would be) loaded from: a local build or a prebuilt binary. */
+export function nativeAddonPath(): string {
+  const dev = join(PACKAGE_ROOT, 'build-cmake', 'Release', 'pixart.node');
+  if (existsSync(dev)) return dev;
+  const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
+  return nodeGypBuild.path(PACKAGE_ROOT);
+}

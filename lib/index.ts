@@ -1,0 +1,25 @@
+/**
+ * pixart-node: PixArt-α text-to-image for Node.js on a native engine, matching diffusers'
+ * PixArtAlphaPipeline.
+ */
+export { PixArtError, type PixArtErrorCode } from './errors.js';
+export { Engine, type Device, type EngineOptions } from './engine/Engine.js';
+export { PixArtAlphaPipeline, type PipelineLoadOptions } from './pipeline/PixArtAlphaPipeline.js';
+export type {
+  EncodePromptOptions, GenerateOptions, GenerateResult, HostTensor, OutputType, PromptEmbeddings, StepInfo,
+} from './pipeline/types.js';
+export { PixArtImage, type ImageFormat } from './pipeline/images.js';
+export { T5EncoderModel } from './models/T5EncoderModel.js';
+export { PixArtTransformer2DModel } from './models/PixArtTransformer2DModel.js';
+export { AutoencoderKL, type LatentDistribution } from './models/AutoencoderKL.js';
+export type { ComponentLoadOptions } from './models/Component.js';
+export { T5Tokenizer } from './text/T5Tokenizer.js';
+export { cleanCaption, preprocessText } from './text/cleanCaption.js';
+export { TorchGenerator } from './random/TorchGenerator.js';
+export { randnTensor } from './random/randnTensor.js';
+export {
+  ASPECT_RATIO_1024_BIN, ASPECT_RATIO_512_BIN, ASPECT_RATIO_256_BIN, binTableForSampleSize, classifyHeightWidthBin,
+  resizeAndCropTensor,
+} from './sizes/resolutionBins.js';
+export * from './schedulers/index.js';
+export { nativeAddonPath } from './native/binding.js';
