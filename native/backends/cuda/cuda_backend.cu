@@ -1,0 +1,588 @@
+#include "cuda_backend.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "attention.cuh"
+#include "conv2d.cuh"
+#include "convert.cuh"
+#include "cuda_common.cuh"
+#include "device_buffer.h"
+#include "elementwise.cuh"
+#include "gemm.cuh"
+#include "layout.cuh"
+#include "norms.cuh"
+
+namespace pixart::cuda {
+
+namespace {
+
+// Device memory of one tensor, from the backend's pool; returned to it when the last Tensor
+// referring to it goes away (possibly after the backend: the pool is shared).
+struct DeviceStorage final : Storage {
+  std::shared_ptr<MemoryPool> pool;
+  size_t granted = 0;
+  bool exact = false;
+  const void* owner = nullptr;  // the CudaBackend::Impl that made it
+  ~DeviceStorage() override { pool->release(data, granted, exact); }
+};
+
+void check(bool ok, const std::string& what) {
+  if (!ok) fail(StatusCode::kInvalidArgument, "cuda backend: " + what);
+}
+
+void check_broadcast(const Tensor& a, const Tensor& b, const char* op) {
+  bool ok = b.rank() <= a.rank();
+  for (int i = 1; ok && i <= b.rank(); i++) ok = b.shape[b.rank() - i] == a.shape[a.rank() - i];
+  check(ok, std::string(op) + ": cannot broadcast " + shape_str(b.shape) + " onto " + shape_str(a.shape));
+}
+
+Act to_act(Activation a) {
+  switch (a) {
+    case Activation::kNone: return Act::kNone;
+    case Activation::kGeluTanh: return Act::kGeluTanh;
+    case Activation::kGelu: return Act::kGelu;
+    case Activation::kSilu: return Act::kSilu;
+  }
+  return Act::kNone;
+}
+
+const char* storage_name(DType d) {
+  switch (d) {
+    case DType::kF64: return "F64";
+    case DType::kI64: return "I64";
+    case DType::kI32: return "I32";
+    case DType::kI16: return "I16";
+    case DType::kI8: return "I8";
+    case DType::kU8: return "U8";
+    case DType::kBool: return "BOOL";
+    default: return "F32/F16/BF16";
+  }
+}
+
+bool env_flag(const char* name, bool dflt) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return dflt;
+  return !(std::strcmp(v, "0") == 0 || std::strcmp(v, "false") == 0 || std::strcmp(v, "off") == 0);
+}
+
+}  // namespace
+
+struct CudaBackend::Impl {
+  // Declaration order is destruction order in reverse: the pool outlives everything using it.
+  std::shared_ptr<MemoryPool> pool;
+  CudaBackendOptions opts;
+  DT dt = DT::kF16;
+  int device = 0;
+  std::string device_name;
+  cudaStream_t stream = nullptr;
+  std::unique_ptr<Gemm> gemm;
+  DeviceBuffer flag;  // one int for has_non_finite
+  bool force_unfused_attention = false;
+
+  ~Impl() {
+    int cur = -1;
+    if (cudaGetDevice(&cur) == cudaSuccess && cur != device) cudaSetDevice(device);
+    if (stream) cudaStreamSynchronize(stream);
+    flag.reset();
+    gemm.reset();
+    if (stream) cudaStreamDestroy(stream);
+    cudaGetLastError();
+  }
+};
+
+CudaBackend::CudaBackend(const CudaBackendOptions& opts) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.opts = opts;
+  m.device = opts.device;
+  m.dt = opts.compute == CudaBackendOptions::kF32 ? DT::kF32 : opts.compute == CudaBackendOptions::kBF16 ? DT::kBF16 : DT::kF16;
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    int driver = 0;
+    cudaDriverGetVersion(&driver);
+    fail(StatusCode::kNoDevice,
+         driver == 0 ? std::string("no CUDA device: no NVIDIA driver is installed (libcuda.so.1 not found), so no GPU can be used (") +
+                           cudaGetErrorName(e) + ")"
+                     : std::string("no CUDA device: ") + cudaGetErrorString(e) + " (" + cudaGetErrorName(e) + ")");
+  }
+  if (opts.device < 0 || opts.device >= count) {
+    fail(StatusCode::kNoDevice, "no CUDA device " + std::to_string(opts.device) + " (this machine has " +
+                                    std::to_string(count) + ")");
+  }
+  cudaDeviceProp prop{};
+  check_cuda(cudaGetDeviceProperties(&prop, opts.device), "cudaGetDeviceProperties");
+  if (prop.major < 8) {
+    fail(StatusCode::kUnsupported, std::string("CUDA device ") + prop.name + " has compute capability " +
+                                       std::to_string(prop.major) + "." + std::to_string(prop.minor) +
+                                       "; the CUDA backend needs 8.0 (Ampere) or newer");
+  }
+  m.device_name = prop.name;
+  check_cuda(cudaSetDevice(opts.device), "cudaSetDevice");
+  check_cuda(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  m.pool = std::make_shared<MemoryPool>(opts.device);
+  // PIXART_CUDA_GELU_EPILOGUE=0 runs GELU as a kernel after the GEMM instead of cuBLASLt's epilogue.
+  m.gemm = std::make_unique<Gemm>(*m.pool, opts.allow_tf32, env_flag("PIXART_CUDA_GELU_EPILOGUE", true));
+  m.flag = DeviceBuffer(*m.pool, sizeof(int));
+  // PIXART_CUDA_UNFUSED_ATTENTION=1: every attention through GEMM-softmax-GEMM (tests, triage).
+  m.force_unfused_attention = env_flag("PIXART_CUDA_UNFUSED_ATTENTION", false);
+}
+
+CudaBackend::~CudaBackend() = default;
+
+std::string CudaBackend::name() const {
+  return "cuda:" + std::to_string(impl_->device) + " (" + impl_->device_name + ", " + dt_name(impl_->dt) +
+         (impl_->dt == DT::kF32 && impl_->opts.allow_tf32 ? ", tf32" : "") + ")";
+}
+
+const CudaBackendOptions& CudaBackend::options() const { return impl_->opts; }
+void CudaBackend::set_force_unfused_attention(bool on) { impl_->force_unfused_attention = on; }
+
+void CudaBackend::enter() const {
+  int cur = -1;
+  if (cudaGetDevice(&cur) != cudaSuccess || cur != impl_->device) check_cuda(cudaSetDevice(impl_->device), "cudaSetDevice");
+}
+
+Tensor CudaBackend::alloc(const Shape& shape, bool exact) {
+  for (int64_t d : shape) check(d >= 0, "negative dimension in " + shape_str(shape));
+  auto s = std::make_shared<DeviceStorage>();
+  s->pool = impl_->pool;
+  s->owner = impl_.get();
+  s->exact = exact;
+  s->bytes = size_t(numel(shape)) * dt_size(impl_->dt);
+  s->data = impl_->pool->allocate(std::max<size_t>(s->bytes, 1), &s->granted, exact);
+  Tensor t;
+  t.shape = shape;
+  t.storage = std::move(s);
+  return t;
+}
+
+const void* CudaBackend::dev(const Tensor& t, const char* op, const char* what) const {
+  const auto* s = dynamic_cast<const DeviceStorage*>(t.storage.get());
+  if (!s || s->owner != impl_.get()) {
+    fail(StatusCode::kInvalidArgument, std::string("cuda backend: ") + op + ": " + what +
+                                           (t.defined() ? " is not a tensor of this CUDA backend" : " is undefined"));
+  }
+  if (t.offset_bytes + size_t(t.numel()) * dt_size(impl_->dt) > s->bytes) {
+    fail(StatusCode::kInternal, std::string("cuda backend: ") + op + ": " + what + " " + shape_str(t.shape) +
+                                    " is larger than its storage");
+  }
+  return t.raw();
+}
+
+// --- memory ---
+
+Tensor CudaBackend::empty(const Shape& shape) {
+  enter();
+  return alloc(shape);
+}
+
+Tensor CudaBackend::from_host(const float* data, const Shape& shape) {
+  enter();
+  Tensor t = alloc(shape);
+  const int64_t n = t.numel();
+  if (n == 0) return t;
+  cudaStream_t s = impl_->stream;
+  if (impl_->dt == DT::kF32) {
+    check_cuda(cudaMemcpyAsync(t.raw(), data, size_t(n) * 4, cudaMemcpyHostToDevice, s), "from_host");
+  } else {
+    DeviceBuffer staging(*impl_->pool, size_t(n) * 4);
+    check_cuda(cudaMemcpyAsync(staging.get(), data, size_t(n) * 4, cudaMemcpyHostToDevice, s), "from_host");
+    launch_convert(DT::kF32, staging.get(), impl_->dt, t.raw(), n, s);
+  }
+  return t;
+}
+
+void CudaBackend::to_host(const Tensor& t, float* out) {
+  enter();
+  const void* p = dev(t, "to_host", "tensor");
+  const int64_t n = t.numel();
+  cudaStream_t s = impl_->stream;
+  DeviceBuffer staging;
+  if (n > 0) {
+    const void* src = p;
+    if (impl_->dt != DT::kF32) {
+      staging = DeviceBuffer(*impl_->pool, size_t(n) * 4);
+      launch_convert(impl_->dt, p, DT::kF32, staging.get(), n, s);
+      src = staging.get();
+    }
+    check_cuda(cudaMemcpyAsync(out, src, size_t(n) * 4, cudaMemcpyDeviceToHost, s), "to_host");
+  }
+  check_cuda(cudaStreamSynchronize(s), "to_host (work queued before it failed)");
+}
+
+Tensor CudaBackend::load_weight(const WeightView& w) {
+  enter();
+  DT src;
+  switch (w.dtype) {
+    case DType::kF32: src = DT::kF32; break;
+    case DType::kF16: src = DT::kF16; break;
+    case DType::kBF16: src = DT::kBF16; break;
+    default:
+      fail(StatusCode::kModelLoad, w.file + ": tensor " + w.name + " has a dtype the cuda backend cannot load (" +
+                                       std::string(storage_name(w.dtype)) + "; it loads F32, F16 and BF16)");
+  }
+  const int64_t n = numel(w.shape);
+  if (w.bytes != size_t(n) * dt_size(src) || (n > 0 && !w.data)) {
+    fail(StatusCode::kModelLoad, w.file + ": tensor " + w.name + " has " + std::to_string(w.bytes) +
+                                     " bytes, its shape " + shape_str(w.shape) + " needs " +
+                                     std::to_string(size_t(n) * dt_size(src)));
+  }
+  Tensor t = alloc(w.shape, /*exact=*/true);
+  if (n == 0) return t;
+  cudaStream_t s = impl_->stream;
+  if (src == impl_->dt) {
+    check_cuda(cudaMemcpyAsync(t.raw(), w.data, w.bytes, cudaMemcpyHostToDevice, s), "load_weight");
+  } else {
+    DeviceBuffer staging(*impl_->pool, w.bytes);
+    check_cuda(cudaMemcpyAsync(staging.get(), w.data, w.bytes, cudaMemcpyHostToDevice, s), "load_weight");
+    launch_convert(src, staging.get(), impl_->dt, t.raw(), n, s);
+  }
+  return t;
+}
+
+// --- linear algebra ---
+
+Tensor CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act,
+                           const Tensor* residual) {
+  enter();
+  check(w.rank() == 2 && x.rank() >= 1, "linear: weight must be [N, K]");
+  const int64_t K = x.dim(-1), N = w.dim(0);
+  check(w.dim(1) == K, "linear: x " + shape_str(x.shape) + " does not match weight " + shape_str(w.shape));
+  check(!bias || bias->numel() == N, "linear: bias size");
+  Shape out_shape = x.shape;
+  out_shape.back() = N;
+  check(!residual || residual->shape == out_shape, "linear: residual shape");
+  const int64_t M = x.numel() / std::max<int64_t>(K, 1);
+  const void* xp = dev(x, "linear", "x");
+  const void* wp = dev(w, "linear", "weight");
+  const void* bp = bias ? dev(*bias, "linear", "bias") : nullptr;
+  const void* rp = residual ? dev(*residual, "linear", "residual") : nullptr;
+  Tensor y = alloc(out_shape);
+  if (M == 0 || N == 0) return y;
+  GemmArgs g;
+  g.M = M;
+  g.N = N;
+  g.K = K;
+  g.A = xp;
+  g.lda = K;
+  g.B = wp;
+  g.ldb = K;
+  g.b_is_nk = true;
+  g.D = y.raw();
+  g.ldd = N;
+  g.a_type = g.b_type = g.d_type = impl_->dt;
+  g.bias = bp;
+  // Epilogue order is act(xW + b) + r. cuBLASLt adds C before its activation, so a residual
+  // is fused (beta = 1) only without an activation; GELU-tanh is fused only without a residual.
+  Act post = to_act(act);
+  const void* post_res = nullptr;
+  if (act == Activation::kNone && rp) {
+    g.C = rp;
+    g.beta = 1.f;
+  } else if (act == Activation::kGeluTanh && !rp) {
+    g.gelu = true;
+    post = Act::kNone;
+  } else {
+    post_res = rp;
+  }
+  impl_->gemm->run(g, impl_->stream);
+  launch_bias_act_residual(impl_->dt, y.raw(), nullptr, post_res, M, N, post, impl_->stream);
+  return y;
+}
+
+Tensor CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale,
+                              const Tensor* pos_bias, const Tensor* key_bias) {
+  enter();
+  check(q.rank() == 3 && k.rank() == 3 && v.rank() == 3, "attention: q, k, v must be [B, L, H*D]");
+  const int64_t B = q.dim(0), Lq = q.dim(1), HD = q.dim(2), Lk = k.dim(1);
+  check(heads > 0 && HD % heads == 0, "attention: width not divisible by heads");
+  check(k.dim(0) == B && v.dim(0) == B && k.dim(2) == HD && v.shape == k.shape, "attention: k/v shapes");
+  check(!pos_bias || pos_bias->shape == Shape{heads, Lq, Lk}, "attention: pos_bias must be [H, Lq, Lk]");
+  check(!key_bias || key_bias->shape == Shape{B, Lk}, "attention: key_bias must be [B, Lk]");
+  AttentionArgs a;
+  a.q = dev(q, "attention", "q");
+  a.k = dev(k, "attention", "k");
+  a.v = dev(v, "attention", "v");
+  a.pos_bias = pos_bias ? dev(*pos_bias, "attention", "pos_bias") : nullptr;
+  a.key_bias = key_bias ? dev(*key_bias, "attention", "key_bias") : nullptr;
+  Tensor out = alloc({B, Lq, HD});
+  a.o = out.raw();
+  a.B = B;
+  a.H = heads;
+  a.Lq = Lq;
+  a.Lk = Lk;
+  a.D = HD / heads;
+  a.scale = scale;
+  run_attention(impl_->dt, a, *impl_->gemm, *impl_->pool, impl_->stream, impl_->force_unfused_attention);
+  return out;
+}
+
+// --- elementwise ---
+
+Tensor CudaBackend::add(const Tensor& a, const Tensor& b) {
+  enter();
+  check_broadcast(a, b, "add");
+  const void* ap = dev(a, "add", "a");
+  const void* bp = dev(b, "add", "b");
+  Tensor y = alloc(a.shape);
+  launch_add(impl_->dt, ap, bp, y.raw(), a.numel(), std::max<int64_t>(b.numel(), 1), impl_->stream);
+  return y;
+}
+
+Tensor CudaBackend::mul(const Tensor& a, const Tensor& b) {
+  enter();
+  check_broadcast(a, b, "mul");
+  const void* ap = dev(a, "mul", "a");
+  const void* bp = dev(b, "mul", "b");
+  Tensor y = alloc(a.shape);
+  launch_mul(impl_->dt, ap, bp, y.raw(), a.numel(), std::max<int64_t>(b.numel(), 1), impl_->stream);
+  return y;
+}
+
+Tensor CudaBackend::scale(const Tensor& a, float s) {
+  enter();
+  const void* ap = dev(a, "scale", "a");
+  Tensor y = alloc(a.shape);
+  launch_scale(impl_->dt, ap, s, y.raw(), a.numel(), impl_->stream);
+  return y;
+}
+
+Tensor CudaBackend::activation(const Tensor& x, Activation act) {
+  enter();
+  const void* xp = dev(x, "activation", "x");
+  Tensor y = alloc(x.shape);
+  launch_activation(impl_->dt, xp, y.raw(), x.numel(), to_act(act), impl_->stream);
+  return y;
+}
+
+Tensor CudaBackend::gated_gelu(const Tensor& gate, const Tensor& up) {
+  enter();
+  check(gate.shape == up.shape, "gated_gelu: shapes differ");
+  const void* gp = dev(gate, "gated_gelu", "gate");
+  const void* up_p = dev(up, "gated_gelu", "up");
+  Tensor y = alloc(gate.shape);
+  launch_gated_gelu(impl_->dt, gp, up_p, y.raw(), y.numel(), impl_->stream);
+  return y;
+}
+
+// --- normalisation ---
+
+Tensor CudaBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps) {
+  enter();
+  check(x.rank() >= 1, "rms_norm: x must have a last dim");
+  const int64_t D = x.dim(-1), rows = x.numel() / std::max<int64_t>(D, 1);
+  check(weight.numel() == D, "rms_norm: weight size");
+  const void* xp = dev(x, "rms_norm", "x");
+  const void* wp = dev(weight, "rms_norm", "weight");
+  Tensor y = alloc(x.shape);
+  launch_rms_norm(impl_->dt, xp, wp, y.raw(), rows, D, eps, impl_->stream);
+  return y;
+}
+
+Tensor CudaBackend::layer_norm(const Tensor& x, const Tensor* weight, const Tensor* bias, float eps) {
+  enter();
+  check(x.rank() >= 1, "layer_norm: x must have a last dim");
+  const int64_t D = x.dim(-1), rows = x.numel() / std::max<int64_t>(D, 1);
+  check(!weight || weight->numel() == D, "layer_norm: weight size");
+  check(!bias || bias->numel() == D, "layer_norm: bias size");
+  const void* xp = dev(x, "layer_norm", "x");
+  const void* wp = weight ? dev(*weight, "layer_norm", "weight") : nullptr;
+  const void* bp = bias ? dev(*bias, "layer_norm", "bias") : nullptr;
+  Tensor y = alloc(x.shape);
+  launch_layer_norm(impl_->dt, xp, wp, bp, y.raw(), rows, D, eps, impl_->stream);
+  return y;
+}
+
+Tensor CudaBackend::modulate(const Tensor& x, const Tensor& mod, int shift_idx, int scale_idx) {
+  enter();
+  check(x.rank() == 3 && mod.rank() == 3 && mod.dim(0) == x.dim(0) && mod.dim(2) == x.dim(2), "modulate: shapes");
+  check(shift_idx >= 0 && shift_idx < mod.dim(1) && scale_idx >= 0 && scale_idx < mod.dim(1), "modulate: index");
+  const void* xp = dev(x, "modulate", "x");
+  const void* mp = dev(mod, "modulate", "mod");
+  Tensor y = alloc(x.shape);
+  launch_modulate(impl_->dt, xp, mp, y.raw(), x.dim(0), x.dim(1), x.dim(2), mod.dim(1), shift_idx, scale_idx,
+                  impl_->stream);
+  return y;
+}
+
+Tensor CudaBackend::gated_residual(const Tensor& x, const Tensor& y, const Tensor& mod, int gate_idx) {
+  enter();
+  check(x.shape == y.shape && x.rank() == 3, "gated_residual: shapes");
+  check(mod.rank() == 3 && mod.dim(0) == x.dim(0) && mod.dim(2) == x.dim(2) && gate_idx >= 0 && gate_idx < mod.dim(1),
+        "gated_residual: mod shape");
+  const void* xp = dev(x, "gated_residual", "x");
+  const void* yp = dev(y, "gated_residual", "y");
+  const void* mp = dev(mod, "gated_residual", "mod");
+  Tensor out = alloc(x.shape);
+  launch_gated_residual(impl_->dt, xp, yp, mp, out.raw(), x.dim(0), x.dim(1), x.dim(2), mod.dim(1), gate_idx,
+                        impl_->stream);
+  return out;
+}
+
+Tensor CudaBackend::group_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, int groups, float eps,
+                               bool silu) {
+  enter();
+  check(x.rank() == 4, "group_norm: x must be [B, C, H, W]");
+  const int64_t B = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
+  check(groups > 0 && C % groups == 0, "group_norm: channels not divisible by groups");
+  check(weight.numel() == C && bias.numel() == C, "group_norm: affine size");
+  check(B * groups <= 65535, "group_norm: more than 65535 (batch, group) pairs");
+  const void* xp = dev(x, "group_norm", "x");
+  const void* wp = dev(weight, "group_norm", "weight");
+  const void* bp = dev(bias, "group_norm", "bias");
+  Tensor y = alloc(x.shape);
+  launch_group_norm(impl_->dt, xp, wp, bp, y.raw(), B, C, HW, groups, eps, silu, *impl_->pool, impl_->stream);
+  return y;
+}
+
+// --- images and layout ---
+
+Tensor CudaBackend::conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, int stride, int pt, int pl, int pb,
+                           int pr) {
+  enter();
+  check(x.rank() == 4 && w.rank() == 4, "conv2d: x must be [B,C,H,W], w [O,C,kh,kw]");
+  const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  const int64_t O = w.dim(0), kh = w.dim(2), kw = w.dim(3);
+  check(w.dim(1) == C, "conv2d: x has " + std::to_string(C) + " channels, weight expects " + std::to_string(w.dim(1)));
+  check(stride >= 1 && pt >= 0 && pl >= 0 && pb >= 0 && pr >= 0, "conv2d: stride/padding");
+  check(!bias || bias->numel() == O, "conv2d: bias size");
+  const int64_t Ho = (H + pt + pb - kh) / stride + 1, Wo = (W + pl + pr - kw) / stride + 1;
+  check(Ho > 0 && Wo > 0, "conv2d: input smaller than kernel");
+  ConvArgs a;
+  a.x = dev(x, "conv2d", "x");
+  a.w = dev(w, "conv2d", "weight");
+  a.bias = bias ? dev(*bias, "conv2d", "bias") : nullptr;
+  Tensor y = alloc({B, O, Ho, Wo});
+  a.y = y.raw();
+  a.B = B;
+  a.C = C;
+  a.H = H;
+  a.W = W;
+  a.O = O;
+  a.kh = kh;
+  a.kw = kw;
+  a.Ho = Ho;
+  a.Wo = Wo;
+  a.stride = stride;
+  a.pad_top = pt;
+  a.pad_left = pl;
+  run_conv2d(impl_->dt, a, *impl_->gemm, *impl_->pool, impl_->stream);
+  return y;
+}
+
+Tensor CudaBackend::upsample_nearest2x(const Tensor& x) {
+  enter();
+  check(x.rank() == 4, "upsample: x must be [B,C,H,W]");
+  const void* xp = dev(x, "upsample_nearest2x", "x");
+  Tensor y = alloc({x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)});
+  launch_upsample_nearest2x(impl_->dt, xp, y.raw(), x.dim(0) * x.dim(1), x.dim(2), x.dim(3), impl_->stream);
+  return y;
+}
+
+Tensor CudaBackend::nchw_to_nlc(const Tensor& x) {
+  enter();
+  check(x.rank() == 4, "nchw_to_nlc: x must be [B,C,H,W]");
+  const int64_t B = x.dim(0), C = x.dim(1), L = x.dim(2) * x.dim(3);
+  const void* xp = dev(x, "nchw_to_nlc", "x");
+  Tensor y = alloc({B, L, C});
+  launch_transpose(impl_->dt, xp, y.raw(), B, C, L, impl_->stream);
+  return y;
+}
+
+Tensor CudaBackend::nlc_to_nchw(const Tensor& x, int64_t h, int64_t w) {
+  enter();
+  check(x.rank() == 3 && x.dim(1) == h * w, "nlc_to_nchw: x must be [B, h*w, C]");
+  const int64_t B = x.dim(0), L = x.dim(1), C = x.dim(2);
+  const void* xp = dev(x, "nlc_to_nchw", "x");
+  Tensor y = alloc({B, C, h, w});
+  launch_transpose(impl_->dt, xp, y.raw(), B, L, C, impl_->stream);
+  return y;
+}
+
+Tensor CudaBackend::patchify(const Tensor& x, int p) {
+  enter();
+  check(x.rank() == 4 && p > 0 && x.dim(2) % p == 0 && x.dim(3) % p == 0,
+        "patchify: H and W must be multiples of the patch size");
+  const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  const void* xp = dev(x, "patchify", "x");
+  Tensor y = alloc({B, (H / p) * (W / p), C * p * p});
+  launch_patchify(impl_->dt, xp, y.raw(), B, C, H, W, p, impl_->stream);
+  return y;
+}
+
+Tensor CudaBackend::unpatchify(const Tensor& x, int64_t h, int64_t w, int p, int c) {
+  enter();
+  check(x.rank() == 3 && x.dim(1) == h * w && x.dim(2) == int64_t(p) * p * c,
+        "unpatchify: x must be [B, h*w, p*p*C]");
+  const void* xp = dev(x, "unpatchify", "x");
+  Tensor y = alloc({x.dim(0), c, h * p, w * p});
+  launch_unpatchify(impl_->dt, xp, y.raw(), x.dim(0), h, w, p, c, impl_->stream);
+  return y;
+}
+
+Tensor CudaBackend::slice_channels(const Tensor& x, int64_t start, int64_t count) {
+  enter();
+  check(x.rank() == 4 && start >= 0 && count >= 0 && start + count <= x.dim(1), "slice_channels: range");
+  const int64_t B = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
+  const char* xp = static_cast<const char*>(dev(x, "slice_channels", "x"));
+  Tensor y = alloc({B, count, x.dim(2), x.dim(3)});
+  const size_t es = dt_size(impl_->dt), row = size_t(count * HW) * es;
+  if (row > 0 && B > 0) {
+    check_cuda(cudaMemcpy2DAsync(y.raw(), row, xp + size_t(start * HW) * es, size_t(C * HW) * es, row, size_t(B),
+                                 cudaMemcpyDeviceToDevice, impl_->stream),
+               "slice_channels");
+  }
+  return y;
+}
+
+Tensor CudaBackend::embedding(const Tensor& table, const int32_t* ids, int64_t n) {
+  enter();
+  check(table.rank() == 2, "embedding: table must be [V, D]");
+  const int64_t V = table.dim(0), D = table.dim(1);
+  for (int64_t i = 0; i < n; i++) {
+    if (ids[i] < 0 || ids[i] >= V)
+      fail(StatusCode::kInvalidArgument, "token id " + std::to_string(ids[i]) + " is outside the vocabulary (size " +
+                                             std::to_string(V) + ")");
+  }
+  const void* tp = dev(table, "embedding", "table");
+  Tensor y = alloc({n, D});
+  if (n == 0 || D == 0) return y;
+  DeviceBuffer ids_dev(*impl_->pool, size_t(n) * sizeof(int32_t));
+  check_cuda(cudaMemcpyAsync(ids_dev.get(), ids, size_t(n) * sizeof(int32_t), cudaMemcpyHostToDevice, impl_->stream),
+             "embedding ids");
+  launch_embedding(impl_->dt, tp, ids_dev.as<int32_t>(), y.raw(), n, D, impl_->stream);
+  return y;
+}
+
+// --- beyond Backend ---
+
+bool CudaBackend::has_non_finite(const Tensor& t) {
+  enter();
+  const void* p = dev(t, "has_non_finite", "tensor");
+  cudaStream_t s = impl_->stream;
+  int flag = 0;
+  check_cuda(cudaMemsetAsync(impl_->flag.get(), 0, sizeof(int), s), "has_non_finite");
+  launch_non_finite(impl_->dt, p, t.numel(), impl_->flag.as<int>(), s);
+  check_cuda(cudaMemcpyAsync(&flag, impl_->flag.get(), sizeof(int), cudaMemcpyDeviceToHost, s), "has_non_finite");
+  check_cuda(cudaStreamSynchronize(s), "has_non_finite");
+  return flag != 0;
+}
+
+PoolStats CudaBackend::memory_stats() const { return impl_->pool->stats(); }
+
+void CudaBackend::empty_cache() {
+  enter();
+  check_cuda(cudaStreamSynchronize(impl_->stream), "empty_cache");
+  impl_->pool->empty_cache();
+}
+
+void CudaBackend::synchronize() {
+  enter();
+  check_cuda(cudaStreamSynchronize(impl_->stream), "synchronize");
+}
+
+}  // namespace pixart::cuda

@@ -1,0 +1,636 @@
+// CUDA backend conformance: every op on random inputs, and the three tiny fixture models end
+// to end, on the CUDA backend (f32 with TF32 off, f16, bf16) against the CPU backend.
+//
+// The library is linked directly and driven through its C factory (cuda_abi.h). Where no
+// usable GPU is present every case prints "no CUDA device: <why>" and passes.
+//
+// Op inputs are first rounded to the mode's dtype (a round trip through the GPU backend) and
+// the CPU gets the same rounded values, so each check measures the op, not input
+// quantisation. Errors are reported as max|gpu - cpu| / max|cpu| ("rel") and cosine
+// similarity; every comparison prints them (run with -s to see passing ones too).
+//
+// Environment: PIXART_CUDA_TEST_DEVICE=N picks the device (default 0).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cuda/cuda_abi.h"
+#include "core/status.h"
+#include "models/pixart_dit/pixart_dit.h"
+#include "models/t5/t5_encoder.h"
+#include "models/vae/vae.h"
+
+using namespace pixart;
+
+namespace {
+
+const std::string kFixtures = std::string(PIXART_SOURCE_DIR) + "/test/fixtures";
+
+// ---------------------------------------------------------------- device, backends
+
+struct Probe {
+  bool ok = false;
+  std::string reason;
+};
+
+const Probe& probe() {
+  static const Probe p = [] {
+    Probe r;
+    char err[512] = {0};
+    const int n = pixart_cuda_device_count(err, sizeof err);
+    if (n < 0) r.reason = err;
+    else if (n == 0) r.reason = "the CUDA runtime reports 0 devices";
+    else r.ok = true;
+    return r;
+  }();
+  return p;
+}
+
+#define REQUIRE_CUDA()                                   \
+  do {                                                   \
+    if (!probe().ok) {                                   \
+      MESSAGE("no CUDA device: " << probe().reason);     \
+      return;                                            \
+    }                                                    \
+  } while (0)
+
+int test_device() {
+  const char* d = std::getenv("PIXART_CUDA_TEST_DEVICE");
+  return d ? std::atoi(d) : 0;
+}
+
+struct BackendDeleter {
+  void operator()(Backend* b) const { pixart_cuda_destroy_backend(b); }
+};
+using CudaPtr = std::unique_ptr<Backend, BackendDeleter>;
+
+CudaPtr make_cuda(int compute, bool tf32 = false) {
+  char err[1024] = {0};
+  int code = 0;
+  Backend* b = pixart_cuda_create_backend(test_device(), compute, tf32 ? 1 : 0, &code, err, sizeof err);
+  if (!b) FAIL("creating the CUDA backend failed (" << status_code_name(StatusCode(code)) << "): " << err);
+  return CudaPtr(b);
+}
+
+// One backend per compute mode for the whole run.
+Backend& cuda(int compute) {
+  static std::map<int, CudaPtr> cache;
+  auto it = cache.find(compute);
+  if (it == cache.end()) it = cache.emplace(compute, make_cuda(compute)).first;
+  return *it->second;
+}
+
+cpu::CpuBackend& cpu_be() {
+  static cpu::CpuBackend be(0);
+  return be;
+}
+
+struct Mode {
+  const char* name;
+  int compute;
+  float tol;  // max|gpu - cpu| / max|cpu| allowed for a single op
+};
+const Mode kModes[] = {{"f32", PIXART_CUDA_F32, 2e-5f}, {"f16", PIXART_CUDA_F16, 4e-3f}, {"bf16", PIXART_CUDA_BF16, 3e-2f}};
+
+// ---------------------------------------------------------------- host data, comparison
+
+std::vector<float> rnd(int64_t n, uint32_t seed, float scale = 1.f, float offset = 0.f) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.f, scale);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = d(g) + offset;
+  return v;
+}
+
+std::vector<float> down(Backend& be, const Tensor& t) {
+  std::vector<float> v(static_cast<size_t>(t.numel()));
+  be.to_host(t, v.data());
+  return v;
+}
+
+// The values as the GPU backend stores them (rounded to its compute dtype).
+std::vector<float> roundtrip(Backend& g, const std::vector<float>& v, const Shape& s) { return down(g, g.from_host(v.data(), s)); }
+
+struct Diff {
+  double max_abs = 0, max_ref = 0, rel = 0, cosine = 1;
+  bool finite = true;
+};
+
+Diff diff(const std::vector<float>& got, const std::vector<float>& ref) {
+  Diff d;
+  double dot = 0, ng = 0, nr = 0;
+  for (size_t i = 0; i < ref.size(); i++) {
+    if (!std::isfinite(got[i])) d.finite = false;
+    d.max_abs = std::max(d.max_abs, std::fabs(double(got[i]) - ref[i]));
+    d.max_ref = std::max(d.max_ref, std::fabs(double(ref[i])));
+    dot += double(got[i]) * ref[i];
+    ng += double(got[i]) * got[i];
+    nr += double(ref[i]) * ref[i];
+  }
+  d.rel = d.max_abs / std::max(d.max_ref, 1e-12);
+  d.cosine = (ng > 0 && nr > 0) ? dot / std::sqrt(ng * nr) : (ng == nr ? 1.0 : 0.0);
+  return d;
+}
+
+void expect_close(const std::string& what, const Mode& m, const std::vector<float>& got, const std::vector<float>& ref,
+                  float tol) {
+  REQUIRE(got.size() == ref.size());
+  const Diff d = diff(got, ref);
+  MESSAGE(what << " [" << m.name << "]: rel " << d.rel << " (max abs " << d.max_abs << ", max ref " << d.max_ref
+               << "), cosine " << d.cosine);
+  CHECK_MESSAGE(d.finite, what << " [" << m.name << "]: non-finite output");
+  CHECK_MESSAGE(d.rel <= tol, what << " [" << m.name << "]: rel " << d.rel << " > " << tol);
+}
+
+struct In {
+  std::vector<float> v;
+  Shape shape;
+};
+
+// Runs fn on both backends with the same (mode-rounded) inputs and compares the outputs.
+void op_case(const std::string& what, const std::vector<In>& ins,
+             const std::function<Tensor(Backend&, const std::vector<Tensor>&)>& fn, float tol_scale = 1.f) {
+  for (const Mode& m : kModes) {
+    Backend& g = cuda(m.compute);
+    std::vector<Tensor> gi, ci;
+    for (const In& in : ins) {
+      const std::vector<float> q = roundtrip(g, in.v, in.shape);
+      gi.push_back(g.from_host(q.data(), in.shape));
+      ci.push_back(cpu_be().from_host(q.data(), in.shape));
+    }
+    const Tensor gy = fn(g, gi), cy = fn(cpu_be(), ci);
+    REQUIRE_MESSAGE(gy.shape == cy.shape, what << ": shape " << shape_str(gy.shape) << " vs " << shape_str(cy.shape));
+    expect_close(what, m, down(g, gy), down(cpu_be(), cy), m.tol * tol_scale);
+  }
+}
+
+StatusCode code_of(const std::function<void()>& fn) { return guarded(fn).code(); }
+
+uint16_t to_half_bits(float f) {  // round-to-nearest-even, normal range and zero only (test data)
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  const int exp = int((x >> 23) & 0xff) - 127 + 15;
+  uint32_t mant = x & 0x7fffffu;
+  if ((x & 0x7fffffffu) == 0 || exp <= 0) return uint16_t(sign);
+  uint32_t h = (uint32_t(exp) << 10) | (mant >> 13);
+  const uint32_t rest = mant & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) h++;
+  return uint16_t(sign | h);
+}
+uint16_t to_bf16_bits(float f) {  // truncation: exact in both backends
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  return uint16_t(x >> 16);
+}
+
+}  // namespace
+
+// ================================================================ linear algebra
+
+TEST_CASE("cuda linear: bias, activations, residual, fused and unfused epilogues") {
+  REQUIRE_CUDA();
+  struct C {
+    int64_t M, K, N;
+    bool bias;
+    Activation act;
+    bool residual;
+  };
+  const C cases[] = {
+      {5, 7, 3, true, Activation::kGeluTanh, true},    // odd sizes, act + residual (unfused)
+      {37, 72, 40, true, Activation::kNone, false},    // bias epilogue
+      {37, 72, 40, false, Activation::kNone, true},    // residual through beta = 1
+      {37, 72, 40, true, Activation::kNone, true},     // bias + residual
+      {64, 96, 384, true, Activation::kGeluTanh, false},  // GELU_BIAS epilogue
+      {64, 96, 384, false, Activation::kGeluTanh, false}, // GELU epilogue
+      {33, 64, 48, true, Activation::kGelu, false},    // erf GELU (kernel)
+      {33, 64, 48, true, Activation::kSilu, true},     // SiLU + residual (kernel)
+      {512, 1152, 1152, true, Activation::kNone, false},  // PixArt width
+  };
+  for (const C& c : cases) {
+    std::vector<In> ins = {{rnd(c.M * c.K, 1), {c.M, c.K}}, {rnd(c.N * c.K, 2, 0.1f), {c.N, c.K}}};
+    if (c.bias) ins.push_back({rnd(c.N, 3), {c.N}});
+    if (c.residual) ins.push_back({rnd(c.M * c.N, 4), {c.M, c.N}});
+    const std::string what = "linear " + std::to_string(c.M) + "x" + std::to_string(c.K) + "->" + std::to_string(c.N) +
+                             " act " + std::to_string(int(c.act)) + (c.bias ? " +bias" : "") + (c.residual ? " +res" : "");
+    op_case(what, ins, [&](Backend& be, const std::vector<Tensor>& t) {
+      const Tensor* b = c.bias ? &t[2] : nullptr;
+      const Tensor* r = c.residual ? &t[c.bias ? 3 : 2] : nullptr;
+      return be.linear(t[0], t[1], b, c.act, r);
+    });
+  }
+  // 3-D activations, as the models pass them.
+  op_case("linear [2,33,64]->80", {{rnd(2 * 33 * 64, 5), {2, 33, 64}}, {rnd(80 * 64, 6, 0.1f), {80, 64}}, {rnd(80, 7), {80}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.linear(t[0], t[1], &t[2], Activation::kNone, nullptr); });
+}
+
+TEST_CASE("cuda attention: head dims, masks, position bias, long and short keys") {
+  REQUIRE_CUDA();
+  struct C {
+    int64_t B, Lq, Lk, H, D;
+    bool pos, key;
+    float mask;  // value of masked key_bias entries (0: none masked)
+  };
+  const C cases[] = {
+      {2, 70, 5, 2, 3, true, true, -10000.f},       // the CPU op test's shape (D = 3: scalar loads)
+      {2, 65, 77, 4, 16, true, true, -3.4028234663852886e38f},  // T5-like: pos bias + -FLT_MAX mask
+      {1, 128, 128, 2, 24, false, false, 0.f},      // tiny DiT self-attention
+      {2, 128, 6, 2, 24, false, true, -10000.f},    // tiny DiT cross-attention with a text mask
+      {1, 64, 64, 1, 64, false, false, 0.f},        // tiny VAE mid-block
+      {2, 300, 120, 4, 72, false, true, -10000.f},  // PixArt cross-attention (D = 72)
+      {1, 257, 257, 4, 72, false, false, 0.f},      // PixArt self-attention, ragged tiles
+      {1, 100, 100, 2, 128, true, true, -10000.f},  // largest fused head dim
+      {1, 33, 200, 2, 40, false, true, -10000.f},   // D % 8 != 0 -> scalar loads, padded to 48
+      {1, 50, 90, 1, 160, true, true, -10000.f},    // D > 128 -> unfused GEMM-softmax-GEMM
+  };
+  for (const C& c : cases) {
+    const int64_t HD = c.H * c.D;
+    std::vector<In> ins = {{rnd(c.B * c.Lq * HD, 11), {c.B, c.Lq, HD}},
+                           {rnd(c.B * c.Lk * HD, 12), {c.B, c.Lk, HD}},
+                           {rnd(c.B * c.Lk * HD, 13), {c.B, c.Lk, HD}}};
+    if (c.pos) ins.push_back({rnd(c.H * c.Lq * c.Lk, 14), {c.H, c.Lq, c.Lk}});
+    if (c.key) {
+      std::vector<float> kb = rnd(c.B * c.Lk, 15, 0.5f);
+      if (c.mask != 0.f) {  // mask the last third of the keys of the last batch entry, and one key of the first
+        for (int64_t j = c.Lk - c.Lk / 3; j < c.Lk; j++) kb[(c.B - 1) * c.Lk + j] = c.mask;
+        if (c.Lk > 1) kb[0] = c.mask;
+      }
+      ins.push_back({kb, {c.B, c.Lk}});
+    }
+    const float scale = 1.f / std::sqrt(float(c.D));
+    const std::string what = "attention B" + std::to_string(c.B) + " Lq" + std::to_string(c.Lq) + " Lk" +
+                             std::to_string(c.Lk) + " H" + std::to_string(c.H) + " D" + std::to_string(c.D) +
+                             (c.pos ? " +pos" : "") + (c.key ? " +key" : "");
+    op_case(what, ins, [&](Backend& be, const std::vector<Tensor>& t) {
+      const Tensor* pb = c.pos ? &t[3] : nullptr;
+      const Tensor* kb = c.key ? &t[c.pos ? 4 : 3] : nullptr;
+      return be.attention(t[0], t[1], t[2], int(c.H), scale, pb, kb);
+    });
+  }
+}
+
+TEST_CASE("cuda attention: the unfused path agrees with the fused kernel") {
+  REQUIRE_CUDA();
+  // A backend created with PIXART_CUDA_UNFUSED_ATTENTION=1 routes every head dim through GEMMs.
+  setenv("PIXART_CUDA_UNFUSED_ATTENTION", "1", 1);
+  CudaPtr f32 = make_cuda(PIXART_CUDA_F32), f16 = make_cuda(PIXART_CUDA_F16);
+  unsetenv("PIXART_CUDA_UNFUSED_ATTENTION");
+  const int64_t B = 2, Lq = 96, Lk = 40, H = 2, D = 72, HD = H * D;
+  const auto q = rnd(B * Lq * HD, 21), k = rnd(B * Lk * HD, 22), v = rnd(B * Lk * HD, 23), kb = rnd(B * Lk, 24);
+  for (auto [mode, unfused] : {std::pair<const Mode*, Backend*>{&kModes[0], f32.get()}, {&kModes[1], f16.get()}}) {
+    Backend& fused = cuda(mode->compute);
+    auto run = [&](Backend& be) {
+      return down(be, be.attention(be.from_host(q.data(), {B, Lq, HD}), be.from_host(k.data(), {B, Lk, HD}),
+                                   be.from_host(v.data(), {B, Lk, HD}), int(H), 0.1f, nullptr,
+                                   &*std::make_unique<Tensor>(be.from_host(kb.data(), {B, Lk}))));
+    };
+    expect_close("unfused vs fused attention", *mode, run(*unfused), run(fused), 2 * mode->tol);
+  }
+}
+
+// ================================================================ elementwise
+
+TEST_CASE("cuda add / mul with trailing broadcast, scale") {
+  REQUIRE_CUDA();
+  op_case("add same shape", {{rnd(2 * 6 * 8, 1), {2, 6, 8}}, {rnd(2 * 6 * 8, 2), {2, 6, 8}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.add(t[0], t[1]); });
+  op_case("add [2,6,8]+[6,8]", {{rnd(2 * 6 * 8, 3), {2, 6, 8}}, {rnd(6 * 8, 4), {6, 8}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.add(t[0], t[1]); });
+  op_case("add [4,1025]+[1025]", {{rnd(4 * 1025, 5), {4, 1025}}, {rnd(1025, 6), {1025}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.add(t[0], t[1]); });
+  op_case("mul [3,5,7]*[7]", {{rnd(3 * 5 * 7, 7), {3, 5, 7}}, {rnd(7, 8), {7}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.mul(t[0], t[1]); });
+  op_case("scale", {{rnd(1000, 9), {10, 100}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.scale(t[0], -0.37f); });
+  Backend& g = cuda(PIXART_CUDA_F32);
+  const auto a = rnd(12, 1), b = rnd(5, 2);
+  CHECK(code_of([&] { g.add(g.from_host(a.data(), {3, 4}), g.from_host(b.data(), {5})); }) == StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("cuda activations and gated GELU") {
+  REQUIRE_CUDA();
+  for (Activation act : {Activation::kNone, Activation::kGeluTanh, Activation::kGelu, Activation::kSilu}) {
+    op_case("activation " + std::to_string(int(act)), {{rnd(3000, 31, 3.f), {3, 1000}}},
+            [act](Backend& be, const std::vector<Tensor>& t) { return be.activation(t[0], act); });
+  }
+  op_case("gated_gelu", {{rnd(2 * 9 * 128, 32, 2.f), {2, 9, 128}}, {rnd(2 * 9 * 128, 33), {2, 9, 128}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.gated_gelu(t[0], t[1]); });
+}
+
+// ================================================================ normalisation
+
+TEST_CASE("cuda rms_norm and layer_norm") {
+  REQUIRE_CUDA();
+  op_case("rms_norm [3,7,64]", {{rnd(3 * 7 * 64, 41), {3, 7, 64}}, {rnd(64, 42), {64}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.rms_norm(t[0], t[1], 1e-6f); });
+  op_case("rms_norm [3,4096]", {{rnd(3 * 4096, 43), {3, 4096}}, {rnd(4096, 44), {4096}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.rms_norm(t[0], t[1], 1e-6f); });
+  // An offset mean checks the two-pass variance (no E[x^2] - mean^2 cancellation).
+  op_case("layer_norm [2,50,1152] no affine", {{rnd(2 * 50 * 1152, 45, 2.f, 5.f), {2, 50, 1152}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.layer_norm(t[0], nullptr, nullptr, 1e-6f); });
+  op_case("layer_norm [9,48] affine", {{rnd(9 * 48, 46), {9, 48}}, {rnd(48, 47), {48}}, {rnd(48, 48), {48}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.layer_norm(t[0], &t[1], &t[2], 1e-5f); });
+}
+
+TEST_CASE("cuda modulate and gated_residual (adaLN)") {
+  REQUIRE_CUDA();
+  const std::vector<In> xm = {{rnd(2 * 10 * 48, 51), {2, 10, 48}}, {rnd(2 * 6 * 48, 52, 0.5f), {2, 6, 48}}};
+  op_case("modulate 0,1", xm, [](Backend& be, const std::vector<Tensor>& t) { return be.modulate(t[0], t[1], 0, 1); });
+  op_case("modulate 3,4", xm, [](Backend& be, const std::vector<Tensor>& t) { return be.modulate(t[0], t[1], 3, 4); });
+  op_case("gated_residual 5",
+          {{rnd(2 * 10 * 48, 53), {2, 10, 48}}, {rnd(2 * 10 * 48, 54), {2, 10, 48}}, {rnd(2 * 6 * 48, 55), {2, 6, 48}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.gated_residual(t[0], t[1], t[2], 5); });
+}
+
+TEST_CASE("cuda group_norm with and without fused SiLU") {
+  REQUIRE_CUDA();
+  for (bool silu : {false, true}) {
+    op_case(std::string("group_norm [2,32,9,7] g8") + (silu ? " +silu" : ""),
+            {{rnd(2 * 32 * 9 * 7, 61, 1.f, 0.5f), {2, 32, 9, 7}}, {rnd(32, 62), {32}}, {rnd(32, 63), {32}}},
+            [silu](Backend& be, const std::vector<Tensor>& t) { return be.group_norm(t[0], t[1], t[2], 8, 1e-6f, silu); });
+  }
+  // Groups of 36864 elements: statistics from several chunks combined.
+  op_case("group_norm [1,32,96,96] g8 +silu",
+          {{rnd(32 * 96 * 96, 64, 3.f, 2.f), {1, 32, 96, 96}}, {rnd(32, 65), {32}}, {rnd(32, 66), {32}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.group_norm(t[0], t[1], t[2], 8, 1e-6f, true); });
+}
+
+// ================================================================ images and layout
+
+TEST_CASE("cuda conv2d: kernels, strides, per-side padding, chunked im2col") {
+  REQUIRE_CUDA();
+  struct C {
+    int64_t B, C, H, W, O, k;
+    int stride, pt, pl, pb, pr;
+    bool bias;
+  };
+  const C cases[] = {
+      {2, 4, 8, 8, 16, 3, 1, 1, 1, 1, 1, true},     // VAE conv_in
+      {1, 8, 9, 11, 8, 3, 2, 0, 0, 1, 1, true},     // VAE downsample: pad right/bottom only
+      {2, 16, 6, 5, 12, 1, 1, 0, 0, 0, 0, true},    // 1x1: direct GEMM
+      {1, 4, 8, 8, 6, 1, 1, 0, 0, 0, 0, false},     // 1x1 without bias
+      {1, 4, 16, 16, 32, 2, 2, 0, 0, 0, 0, true},   // patch conv
+      {1, 3, 7, 6, 5, 3, 1, 2, 0, 1, 2, false},     // odd padding
+      {1, 64, 256, 256, 8, 3, 1, 1, 1, 1, 1, true}, // CKK * HWo > column budget: several chunks
+  };
+  for (const C& c : cases) {
+    std::vector<In> ins = {{rnd(c.B * c.C * c.H * c.W, 71), {c.B, c.C, c.H, c.W}},
+                           {rnd(c.O * c.C * c.k * c.k, 72, 0.2f), {c.O, c.C, c.k, c.k}}};
+    if (c.bias) ins.push_back({rnd(c.O, 73), {c.O}});
+    const std::string what = "conv2d C" + std::to_string(c.C) + " " + std::to_string(c.H) + "x" + std::to_string(c.W) +
+                             " k" + std::to_string(c.k) + " s" + std::to_string(c.stride);
+    op_case(what, ins, [&](Backend& be, const std::vector<Tensor>& t) {
+      return be.conv2d(t[0], t[1], c.bias ? &t[2] : nullptr, c.stride, c.pt, c.pl, c.pb, c.pr);
+    });
+  }
+}
+
+TEST_CASE("cuda layout ops: upsample, NCHW<->NLC, patchify, unpatchify, slice, embedding") {
+  REQUIRE_CUDA();
+  op_case("upsample_nearest2x", {{rnd(2 * 3 * 5 * 7, 81), {2, 3, 5, 7}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.upsample_nearest2x(t[0]); });
+  op_case("nchw_to_nlc", {{rnd(2 * 35 * 9 * 7, 82), {2, 35, 9, 7}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.nchw_to_nlc(t[0]); });
+  op_case("nlc_to_nchw", {{rnd(2 * 63 * 35, 83), {2, 63, 35}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.nlc_to_nchw(t[0], 9, 7); });
+  op_case("patchify p2", {{rnd(2 * 4 * 6 * 10, 84), {2, 4, 6, 10}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.patchify(t[0], 2); });
+  op_case("unpatchify p2 c8", {{rnd(2 * 15 * 32, 85), {2, 15, 32}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.unpatchify(t[0], 3, 5, 2, 8); });
+  op_case("slice_channels", {{rnd(2 * 8 * 5 * 3, 86), {2, 8, 5, 3}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.slice_channels(t[0], 3, 4); });
+  const int32_t ids[] = {5, 0, 9, 5, 2};
+  op_case("embedding", {{rnd(10 * 24, 87), {10, 24}}},
+          [&](Backend& be, const std::vector<Tensor>& t) { return be.embedding(t[0], ids, 5); });
+  Backend& g = cuda(PIXART_CUDA_F16);
+  const auto table = rnd(10 * 4, 1);
+  const int32_t bad[] = {3, 10};
+  CHECK(code_of([&] { g.embedding(g.from_host(table.data(), {10, 4}), bad, 2); }) == StatusCode::kInvalidArgument);
+}
+
+// ================================================================ memory, weights, faults
+
+TEST_CASE("cuda load_weight converts F32/F16/BF16 checkpoints to the compute dtype") {
+  REQUIRE_CUDA();
+  const Shape shape = {6, 5};
+  const auto v = rnd(30, 91, 3.f);
+  std::vector<uint16_t> h(30), bf(30);
+  for (size_t i = 0; i < 30; i++) {
+    h[i] = to_half_bits(v[i]);
+    bf[i] = to_bf16_bits(v[i]);
+  }
+  struct W {
+    DType dt;
+    const void* data;
+    size_t bytes;
+  };
+  for (const W& w : {W{DType::kF32, v.data(), 120}, W{DType::kF16, h.data(), 60}, W{DType::kBF16, bf.data(), 60}}) {
+    WeightView view;
+    view.name = "w";
+    view.file = "memory";
+    view.dtype = w.dt;
+    view.shape = shape;
+    view.data = w.data;
+    view.bytes = w.bytes;
+    const std::vector<float> ref = down(cpu_be(), cpu_be().load_weight(view));
+    for (const Mode& m : kModes) {
+      Backend& g = cuda(m.compute);
+      // The CPU result rounded to the mode: what an exact conversion gives.
+      expect_close("load_weight " + std::string(dtype_name(w.dt)), m, down(g, g.load_weight(view)), roundtrip(g, ref, shape),
+                   0.f);
+    }
+  }
+  WeightView i64;
+  i64.name = "ids";
+  i64.file = "memory";
+  i64.dtype = DType::kI64;
+  i64.shape = {2};
+  const int64_t raw[2] = {1, 2};
+  i64.data = raw;
+  i64.bytes = 16;
+  CHECK(code_of([&] { cuda(PIXART_CUDA_F16).load_weight(i64); }) == StatusCode::kModelLoad);
+}
+
+TEST_CASE("cuda has_non_finite finds NaN and Inf") {
+  REQUIRE_CUDA();
+  for (const Mode& m : kModes) {
+    CAPTURE(m.name);
+    Backend& g = cuda(m.compute);
+    char err[256] = {0};
+    int code = 0;
+    std::vector<float> v = rnd(100000, 92);
+    Tensor clean = g.from_host(v.data(), {100000});
+    CHECK(pixart_cuda_has_non_finite(&g, &clean, &code, err, sizeof err) == 0);
+    v[77777] = std::nanf("");
+    Tensor nan = g.from_host(v.data(), {100000});
+    CHECK(pixart_cuda_has_non_finite(&g, &nan, &code, err, sizeof err) == 1);
+    v[77777] = -INFINITY;
+    Tensor inf = g.from_host(v.data(), {100000});
+    CHECK(pixart_cuda_has_non_finite(&g, &inf, &code, err, sizeof err) == 1);
+    Tensor host = cpu_be().from_host(v.data(), {100000});
+    CHECK(pixart_cuda_has_non_finite(&g, &host, &code, err, sizeof err) == -1);
+  }
+  // f16 overflow on upload (70000 > 65504) is reported, not hidden.
+  Backend& g = cuda(PIXART_CUDA_F16);
+  const float big[2] = {1.f, 70000.f};
+  Tensor t = g.from_host(big, {2});
+  CHECK(pixart_cuda_has_non_finite(&g, &t, nullptr, nullptr, 0) == 1);
+}
+
+TEST_CASE("cuda out of memory is a typed error and the backend stays usable") {
+  REQUIRE_CUDA();
+  Backend& g = cuda(PIXART_CUDA_F16);
+  const Status st = guarded([&] { g.empty({int64_t(1) << 40}); });  // 2 TiB of f16
+  CHECK(st.code() == StatusCode::kOutOfMemory);
+  MESSAGE("OOM message: " << st.message());
+  const auto a = rnd(64, 1);
+  const std::vector<float> r = down(g, g.scale(g.from_host(a.data(), {64}), 2.f));
+  CHECK(std::fabs(r[3] - 2.f * a[3]) <= 1e-2f * (1.f + std::fabs(a[3])));
+}
+
+TEST_CASE("cuda rejects tensors of other backends and bad options") {
+  REQUIRE_CUDA();
+  Backend& g = cuda(PIXART_CUDA_F32);
+  const auto a = rnd(8, 1);
+  Tensor host = cpu_be().from_host(a.data(), {8});
+  CHECK(code_of([&] { g.scale(host, 2.f); }) == StatusCode::kInvalidArgument);
+  CHECK(code_of([&] { cuda(PIXART_CUDA_F16).scale(g.from_host(a.data(), {8}), 2.f); }) == StatusCode::kInvalidArgument);
+  char err[512] = {0};
+  int code = 0;
+  CHECK(pixart_cuda_create_backend(1000, PIXART_CUDA_F16, 0, &code, err, sizeof err) == nullptr);
+  CHECK(code == int(StatusCode::kNoDevice));
+  MESSAGE("bad device: " << err);
+  CHECK(pixart_cuda_create_backend(test_device(), 7, 0, &code, err, sizeof err) == nullptr);
+  CHECK(code == int(StatusCode::kInvalidArgument));
+}
+
+TEST_CASE("cuda memory pool: a repeated step allocates nothing new") {
+  REQUIRE_CUDA();
+  Backend& g = cuda(PIXART_CUDA_F16);
+  const auto x = rnd(4 * 64 * 96, 1), w = rnd(96 * 96, 2), b = rnd(96, 3);
+  Tensor tw = g.from_host(w.data(), {96, 96}), tb = g.from_host(b.data(), {96});
+  auto step = [&] {
+    Tensor tx = g.from_host(x.data(), {4, 64, 96});
+    Tensor h = g.layer_norm(tx, nullptr, nullptr, 1e-6f);
+    h = g.linear(h, tw, &tb, Activation::kGeluTanh, nullptr);
+    h = g.attention(h, h, h, 4, 0.2f, nullptr, nullptr);
+    std::vector<float> out(static_cast<size_t>(h.numel()));
+    g.to_host(h, out.data());
+  };
+  step();
+  PixartCudaMemoryStats s1{}, s2{};
+  REQUIRE(pixart_cuda_memory_stats(&g, &s1) == 0);
+  for (int i = 0; i < 5; i++) step();
+  REQUIRE(pixart_cuda_memory_stats(&g, &s2) == 0);
+  MESSAGE("pool: " << s2.device_allocs << " cudaMalloc calls, " << s2.cache_hits << " cache hits, " << s2.reserved
+                   << " bytes reserved, peak in use " << s2.peak_in_use);
+  CHECK(s2.device_allocs == s1.device_allocs);
+  CHECK(s2.cache_hits > s1.cache_hits);
+  CHECK(pixart_cuda_empty_cache(&g, nullptr, nullptr, 0) == 0);
+  PixartCudaMemoryStats s3{};
+  pixart_cuda_memory_stats(&g, &s3);
+  CHECK(s3.cached == 0);
+}
+
+// ================================================================ the fixture models end to end
+
+namespace {
+
+struct ModelTol {
+  float rel;     // max|gpu - cpu| / max|cpu|
+  float cosine;  // minimum cosine similarity
+};
+// f32 (TF32 off) must meet the fixtures' own bar: |a - b| <= 1e-4 + 1e-4 * max|ref| everywhere.
+const ModelTol kModelTol[] = {{0.f, 0.99999f}, {2e-2f, 0.999f}, {6e-2f, 0.995f}};
+
+void expect_model_close(const std::string& what, const Mode& m, const std::vector<float>& got,
+                        const std::vector<float>& ref) {
+  REQUIRE(got.size() == ref.size());
+  const Diff d = diff(got, ref);
+  MESSAGE(what << " [" << m.name << "]: rel " << d.rel << " (max abs " << d.max_abs << ", max ref " << d.max_ref
+               << "), cosine " << d.cosine);
+  CHECK_MESSAGE(d.finite, what << " [" << m.name << "]: non-finite output");
+  const ModelTol& t = kModelTol[m.compute];
+  if (m.compute == PIXART_CUDA_F32) {
+    CHECK_MESSAGE(d.max_abs <= 1e-4 + 1e-4 * d.max_ref, what << " [f32]: max abs " << d.max_abs << " > 1e-4 + 1e-4 * "
+                                                             << d.max_ref);
+  } else {
+    CHECK_MESSAGE(d.rel <= t.rel, what << " [" << m.name << "]: rel " << d.rel << " > " << t.rel);
+  }
+  CHECK_MESSAGE(d.cosine >= t.cosine, what << " [" << m.name << "]: cosine " << d.cosine << " < " << t.cosine);
+}
+
+std::vector<float> encode_t5(Backend& be, const std::vector<int32_t>& ids, const std::vector<int32_t>& mask, int64_t B,
+                             int64_t L) {
+  auto enc = T5Encoder::load(be, kFixtures + "/pixart-tiny/text_encoder");
+  return down(be, enc->encode(ids.data(), mask.data(), B, L));
+}
+
+std::vector<float> run_dit(Backend& be, const std::string& folder, bool conditions) {
+  auto dit = PixArtDiT::load(be, folder);
+  const int64_t B = 2, H = 8, W = 12, L = 7, Cc = dit->config().caption_channels;
+  const auto lat = rnd(B * 4 * H * W, 101), txt = rnd(B * L * Cc, 102);
+  DiTInputs in;
+  in.latents = be.from_host(lat.data(), {B, 4, H, W});
+  in.text = be.from_host(txt.data(), {B, L, Cc});
+  in.timesteps = {999.f, 421.f};
+  in.text_mask.assign(B * L, 1.f);
+  for (int64_t j = 4; j < L; j++) in.text_mask[L + j] = 0.f;  // second prompt is shorter
+  if (conditions) {
+    in.resolution = {float(H * 8), float(W * 8), float(H * 8), float(W * 8)};
+    in.aspect_ratio = {float(H) / float(W), float(H) / float(W)};
+  }
+  return down(be, dit->forward(in));
+}
+
+}  // namespace
+
+TEST_CASE("cuda T5 encoder (tiny fixture) matches the CPU backend") {
+  REQUIRE_CUDA();
+  const int64_t B = 2, L = 16;
+  std::vector<int32_t> ids(B * L), mask(B * L, 1);
+  std::mt19937 g(7);
+  for (auto& id : ids) id = int32_t(g() % 32000);
+  for (int64_t j = 10; j < L; j++) mask[L + j] = 0;
+  const auto ref = encode_t5(cpu_be(), ids, mask, B, L);
+  for (const Mode& m : kModes) expect_model_close("T5 encode", m, encode_t5(cuda(m.compute), ids, mask, B, L), ref);
+}
+
+TEST_CASE("cuda PixArt DiT (tiny fixtures, both variants) matches the CPU backend") {
+  REQUIRE_CUDA();
+  const std::string tiny = kFixtures + "/pixart-tiny/transformer", tiny512 = kFixtures + "/pixart-tiny-512/transformer";
+  const auto ref = run_dit(cpu_be(), tiny, true), ref512 = run_dit(cpu_be(), tiny512, false);
+  for (const Mode& m : kModes) {
+    expect_model_close("DiT pixart-tiny", m, run_dit(cuda(m.compute), tiny, true), ref);
+    expect_model_close("DiT pixart-tiny-512", m, run_dit(cuda(m.compute), tiny512, false), ref512);
+  }
+}
+
+TEST_CASE("cuda VAE decode and encode (tiny fixture) match the CPU backend") {
+  REQUIRE_CUDA();
+  const std::string folder = kFixtures + "/pixart-tiny/vae";
+  const auto z = rnd(1 * 4 * 8 * 12, 111), x = rnd(1 * 3 * 64 * 48, 112, 0.5f);
+  auto decode = [&](Backend& be) {
+    auto vae = AutoencoderKL::load(be, folder);
+    return down(be, vae->decode(be.from_host(z.data(), {1, 4, 8, 12})));
+  };
+  auto encode = [&](Backend& be) {
+    auto vae = AutoencoderKL::load(be, folder);
+    return down(be, vae->encode(be.from_host(x.data(), {1, 3, 64, 48})));
+  };
+  const auto dref = decode(cpu_be()), eref = encode(cpu_be());
+  for (const Mode& m : kModes) {
+    expect_model_close("VAE decode", m, decode(cuda(m.compute)), dref);
+    expect_model_close("VAE encode", m, encode(cuda(m.compute)), eref);
+  }
+}

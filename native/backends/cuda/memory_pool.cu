@@ -1,0 +1,125 @@
+#include "memory_pool.h"
+
+#include <cstdio>
+#include <string>
+
+#include "cuda_common.cuh"
+
+namespace pixart::cuda {
+
+namespace {
+std::string mib(size_t b) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", double(b) / (1024.0 * 1024.0));
+  return buf;
+}
+}  // namespace
+
+size_t MemoryPool::size_class(size_t bytes) {
+  if (bytes <= 512) return 512;
+  if (bytes <= (size_t(1) << 20)) {
+    size_t c = 512;
+    while (c < bytes) c <<= 1;
+    return c;
+  }
+  size_t p = size_t(1) << 20;
+  while ((p << 1) <= bytes) p <<= 1;
+  const size_t step = p / 8;
+  return (bytes + step - 1) / step * step;
+}
+
+MemoryPool::~MemoryPool() { empty_cache(); }
+
+void* MemoryPool::device_malloc(size_t bytes) {
+  int cur = -1;
+  if (cudaGetDevice(&cur) != cudaSuccess || cur != device_) check_cuda(cudaSetDevice(device_), "cudaSetDevice");
+  void* p = nullptr;
+  cudaError_t e = cudaMalloc(&p, bytes);
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // not sticky: clear it so the next check does not see it
+    return nullptr;
+  }
+  check_cuda(e, "cudaMalloc");
+  st_.device_allocs++;
+  st_.reserved += bytes;
+  return p;
+}
+
+void* MemoryPool::allocate(size_t bytes, size_t* granted, bool exact) {
+  const size_t want = exact ? std::max<size_t>(bytes, 256) : size_class(bytes);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!exact) {
+    auto it = free_.find(want);
+    if (it != free_.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      st_.cached -= want;
+      st_.in_use += want;
+      st_.peak_in_use = std::max(st_.peak_in_use, st_.in_use);
+      st_.cache_hits++;
+      *granted = want;
+      return p;
+    }
+  }
+  void* p = device_malloc(want);
+  if (!p) {
+    empty_cache_locked();
+    p = device_malloc(want);
+  }
+  if (!p) {
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    cudaGetLastError();
+    fail(StatusCode::kOutOfMemory, "CUDA out of memory on device " + std::to_string(device_) + ": tried to allocate " +
+                                       mib(want) + " (" + mib(st_.in_use) + " in use by this backend, " +
+                                       mib(free_b) + " free of " + mib(total_b) + ")");
+  }
+  st_.in_use += want;
+  st_.peak_in_use = std::max(st_.peak_in_use, st_.in_use);
+  *granted = want;
+  return p;
+}
+
+void MemoryPool::release(void* p, size_t granted, bool exact) noexcept {
+  if (!p) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  st_.in_use -= granted;
+  if (exact) {
+    // cudaFree waits for the device, so queued work that still reads the block finishes first.
+    int cur = -1;
+    if (cudaGetDevice(&cur) == cudaSuccess && cur != device_) cudaSetDevice(device_);
+    cudaFree(p);
+    cudaGetLastError();
+    st_.reserved -= granted;
+    return;
+  }
+  free_[granted].push_back(p);
+  st_.cached += granted;
+}
+
+void MemoryPool::empty_cache_locked() noexcept {
+  int cur = -1;
+  if (cudaGetDevice(&cur) == cudaSuccess && cur != device_) cudaSetDevice(device_);
+  for (auto& [size, blocks] : free_) {
+    for (void* p : blocks) {
+      cudaFree(p);
+      st_.reserved -= size;
+      st_.cached -= size;
+    }
+    blocks.clear();
+  }
+  free_.clear();
+  cudaGetLastError();  // errors at teardown (context already gone) are not interesting
+}
+
+void MemoryPool::empty_cache() noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  empty_cache_locked();
+}
+
+PoolStats MemoryPool::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return st_;
+}
+
+}  // namespace pixart::cuda

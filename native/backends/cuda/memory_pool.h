@@ -1,0 +1,57 @@
+// A caching device allocator: freed blocks go to a free list keyed by size class and are handed
+// out again without cudaMalloc/cudaFree, so the alloc/free of activations in every step costs
+// a map lookup. One pool per backend, used from that backend's one stream: a block freed while
+// queued kernels still read it can be reused at once, because every later use is on the same
+// stream and so runs after them (the same argument as PyTorch's caching allocator).
+//
+// On cudaErrorMemoryAllocation the pool frees its cache and retries once; if that fails too it
+// throws EngineError(kOutOfMemory) and stays usable.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <vector>
+
+namespace pixart::cuda {
+
+struct PoolStats {
+  size_t in_use = 0;       // bytes handed out (size classes) and not yet released
+  size_t peak_in_use = 0;  // high-water mark of in_use
+  size_t cached = 0;       // bytes in free lists
+  size_t reserved = 0;     // bytes currently obtained from cudaMalloc (in_use + cached)
+  uint64_t device_allocs = 0;  // cudaMalloc calls so far
+  uint64_t cache_hits = 0;     // allocations served from a free list
+};
+
+class MemoryPool {
+ public:
+  explicit MemoryPool(int device) : device_(device) {}
+  ~MemoryPool();
+  MemoryPool(const MemoryPool&) = delete;
+  MemoryPool& operator=(const MemoryPool&) = delete;
+
+  // A block of at least `bytes` (256-byte aligned). `*granted` receives the size to pass back
+  // to release(). `exact`: no rounding to a size class, and release() frees it to the device
+  // instead of caching it (weights: long-lived, and rounding them would waste memory).
+  void* allocate(size_t bytes, size_t* granted, bool exact = false);
+  void release(void* p, size_t granted, bool exact = false) noexcept;
+  // Returns every cached block to the device (cudaFree synchronises the device first).
+  void empty_cache() noexcept;
+  PoolStats stats() const;
+  int device() const { return device_; }
+
+  // The size class of a request: powers of two up to 1 MiB, then 8 classes per octave.
+  static size_t size_class(size_t bytes);
+
+ private:
+  void* device_malloc(size_t bytes);  // nullptr on cudaErrorMemoryAllocation; throws on other errors
+  void empty_cache_locked() noexcept;
+
+  int device_;
+  mutable std::mutex mu_;
+  std::map<size_t, std::vector<void*>> free_;
+  PoolStats st_;
+};
+
+}  // namespace pixart::cuda
