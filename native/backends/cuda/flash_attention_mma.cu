@@ -29,7 +29,8 @@ struct FlashParams {
   int64_t Lq, Lk, ld;  // ld = H * D, the row stride of q, k, v, o
   int D;
   float scale;
-  bool vec;  // 16-byte cp.async loads allowed (D % 8 == 0, ld % 8 == 0, 16-byte aligned bases)
+  bool vec;         // 16-byte cp.async loads allowed (D % 8 == 0, ld % 8 == 0, 16-byte aligned bases)
+  bool pair_store;  // output pairs may be stored as one 32-bit word (D, ld even, 4-byte aligned o)
 };
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
@@ -247,8 +248,13 @@ __global__ void __launch_bounds__(kCta) flash_mma_kernel(const FlashParams p) {
 #pragma unroll
     for (int nt = 0; nt < DP / 8; nt++) {
       const int col = nt * 8 + col_in_tile;
-      if (col < p.D) out[row * p.ld + col] = from_f<T>(o[nt][2 * r] * inv);
-      if (col + 1 < p.D) out[row * p.ld + col + 1] = from_f<T>(o[nt][2 * r + 1] * inv);
+      T* dst = out + row * p.ld + col;
+      if (p.pair_store && col + 1 < p.D) {  // both elements in one 4-byte store
+        *reinterpret_cast<uint32_t*>(dst) = pack2(o[nt][2 * r] * inv, o[nt][2 * r + 1] * inv, tag);
+      } else {
+        if (col < p.D) dst[0] = from_f<T>(o[nt][2 * r] * inv);
+        if (col + 1 < p.D) dst[1] = from_f<T>(o[nt][2 * r + 1] * inv);
+      }
     }
   }
 }
@@ -273,8 +279,9 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 
 void flash_attention_mma(DT dt, const AttentionArgs& a, cudaStream_t s) {
   if (a.D < 1 || a.D > 128) fail(StatusCode::kInternal, "flash attention: head dim out of range");
   if (a.H > 65535 || a.B > 65535) fail(StatusCode::kUnsupported, "attention: more than 65535 heads or batch entries");
-  FlashParams p{a.q, a.k, a.v, a.o, a.pos_bias, a.key_bias, a.Lq, a.Lk, a.H * a.D, int(a.D), a.scale, false};
+  FlashParams p{a.q, a.k, a.v, a.o, a.pos_bias, a.key_bias, a.Lq, a.Lk, a.H * a.D, int(a.D), a.scale, false, false};
   p.vec = a.D % 8 == 0 && p.ld % 8 == 0 && aligned16(a.q) && aligned16(a.k) && aligned16(a.v);
+  p.pair_store = a.D % 2 == 0 && p.ld % 2 == 0 && (reinterpret_cast<uintptr_t>(a.o) & 3) == 0;
   const int dp = int((a.D + 15) / 16) * 16;
   auto go = [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -14,11 +14,12 @@ __global__ void upsample_kernel(const T* __restrict__ x, T* __restrict__ y, int6
 }
 
 // 32x32 tiles through shared memory so both the read and the write are coalesced.
+// Grid: x = tile index (row tile * column tiles + column tile), y = batch.
 template <class T>
-__global__ void transpose_kernel(const T* __restrict__ in, T* __restrict__ out, int64_t R, int64_t C) {
+__global__ void transpose_kernel(const T* __restrict__ in, T* __restrict__ out, int64_t R, int64_t C, int64_t ctiles) {
   __shared__ T tile[32][33];
-  const int64_t b = blockIdx.z;
-  const int64_t r0 = int64_t(blockIdx.y) * 32, c0 = int64_t(blockIdx.x) * 32;
+  const int64_t b = blockIdx.y;
+  const int64_t r0 = (int64_t(blockIdx.x) / ctiles) * 32, c0 = (int64_t(blockIdx.x) % ctiles) * 32;
   const T* src = in + b * R * C;
   T* dst = out + b * R * C;
   for (int k = threadIdx.y; k < 32; k += blockDim.y) {
@@ -75,11 +76,12 @@ void launch_upsample_nearest2x(DT dt, const void* x, void* y, int64_t BC, int64_
 
 void launch_transpose(DT dt, const void* in, void* out, int64_t B, int64_t R, int64_t C, cudaStream_t s) {
   if (B * R * C == 0) return;
-  if (B > 65535 || (R + 31) / 32 > 65535) fail(StatusCode::kUnsupported, "cuda transpose: tensor too large");
-  const dim3 grid(unsigned((C + 31) / 32), unsigned((R + 31) / 32), unsigned(B)), block(32, 8);
+  const int64_t ctiles = (C + 31) / 32, tiles = ((R + 31) / 32) * ctiles;
+  if (B > 65535 || tiles > 0x7fffffff) fail(StatusCode::kUnsupported, "cuda transpose: tensor too large");
+  const dim3 grid(unsigned(tiles), unsigned(B), 1u), block(32u, 8u, 1u);
   dispatch(dt, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    transpose_kernel<T><<<grid, block, 0, s>>>(static_cast<const T*>(in), static_cast<T*>(out), R, C);
+    transpose_kernel<T><<<grid, block, 0, s>>>(static_cast<const T*>(in), static_cast<T*>(out), R, C, ctiles);
   });
   check_launch("layout transpose");
 }
