@@ -9,7 +9,8 @@
 // quantisation. Errors are reported as max|gpu - cpu| / max|cpu| ("rel") and cosine
 // similarity; every comparison prints them (run with -s to see passing ones too).
 //
-// Environment: PIXART_CUDA_TEST_DEVICE=N picks the device (default 0).
+// Environment: PIXART_CUDA_TEST_DEVICE=N picks the device (default 0); PIXART_SOURCE_DIR points
+// at the repository (for test/fixtures) when the binary runs away from where it was built.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -34,7 +35,12 @@ using namespace pixart;
 
 namespace {
 
-const std::string kFixtures = std::string(PIXART_SOURCE_DIR) + "/test/fixtures";
+// PIXART_SOURCE_DIR in the environment overrides the build's (binaries carried to a GPU machine).
+std::string source_dir() {
+  const char* e = std::getenv("PIXART_SOURCE_DIR");
+  return e && *e ? std::string(e) : std::string(PIXART_SOURCE_DIR);
+}
+const std::string kFixtures = source_dir() + "/test/fixtures";
 
 // ---------------------------------------------------------------- device, backends
 
