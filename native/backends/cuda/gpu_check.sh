@@ -9,7 +9,8 @@
 # The device machine has nvcc, cuBLAS (pip's nvidia-cublas) and a driver, but no node, OpenBLAS
 # or doctest, so the tests are built here and carried (about 3.5 MB packed). With the device
 # tool: run(command="native/backends/cuda/gpu_check.sh run", carry=[".gpu-check"]).
-# The log goes to $OUT/cuda_tests.log when $OUT is set.
+# The log goes to $OUT/cuda_tests.log when $OUT is set. PIXART_GPU_SANITIZE=1 adds a
+# compute-sanitizer memcheck pass over the op tests ($OUT/sanitizer.log).
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel 2>/dev/null || pwd)"
 mode=${1:-}
@@ -48,6 +49,17 @@ case "$mode" in
     timeout "${PIXART_GPU_TEST_TIMEOUT:-400}" "$bin/pixart_cuda_tests" -s --duration=true >"$out/cuda_tests.log" 2>&1 || status=$?
     grep -E "ERROR|FAILED|CHECK|rel |test cases|Status|no CUDA|OOM message|pool:|bad device" "$out/cuda_tests.log" || true
     echo "pixart_cuda_tests exit status: $status (full log: $out/cuda_tests.log)"
+    # PIXART_GPU_SANITIZE=1: the op tests again under compute-sanitizer memcheck (works on the
+    # Firecracker machines, not under gVisor; see the device tool's KINDS.md).
+    if [ "${PIXART_GPU_SANITIZE:-0}" = 1 ]; then
+      cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+      sstatus=0
+      timeout "${PIXART_GPU_SANITIZE_TIMEOUT:-300}" "$cs" --tool memcheck --error-exitcode 9 "$bin/pixart_cuda_tests" \
+        -tc='*attention*,*layout*,*norm*,*conv2d*,*activations*,*modulate*,*add*' >"$out/sanitizer.log" 2>&1 || sstatus=$?
+      tail -n 15 "$out/sanitizer.log"
+      echo "compute-sanitizer exit status: $sstatus (log: $out/sanitizer.log)"
+      [ "$status" = 0 ] && status=$sstatus
+    fi
     exit "$status"
     ;;
   *)
