@@ -861,3 +861,61 @@ describe('concurrency', { timeout: 30_000 }, () => {
     expect(hub.fullGets('model_index.json')).toBe(0);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+
+describe('PixArtAlphaPipeline.fromPretrained(repo id) through the cache', { timeout: 60_000 }, () => {
+  it('downloads, loads the sharded T5 through the cache symlinks, and generates the reference image', async () => {
+    const { PixArtAlphaPipeline } = await import('../lib/pipeline/PixArtAlphaPipeline.js');
+    const { Engine } = await import('../lib/engine/Engine.js');
+    const { fixtureCase, refF32, expectClose } = await import('./helpers/fixtures.js');
+    const cache = fresh('pipeline');
+    const engine = Engine.create({ threads: 2 });
+    const events: ProgressEvent[] = [];
+    const pipe = await PixArtAlphaPipeline.fromPretrained('org/tiny', {
+      engine, cacheDir: cache, endpoint: hub.url, onDownloadProgress: (e) => events.push(e),
+    });
+    try {
+      expect(pipe.folder).toBe(join(cache, 'models--org--tiny', 'snapshots', COMMIT_A));
+      expect(events.some((e) => e.file === 'text_encoder/model-00002-of-00002.safetensors' && e.downloaded === e.total)).toBe(true);
+      const c = fixtureCase('pipeline/n5_g4.5_np');
+      const r = await pipe.generate({
+        prompt: c.inputs.prompt, negativePrompt: '', numInferenceSteps: 5, guidanceScale: 4.5, height: 64, width: 64,
+        useResolutionBinning: false, cleanCaption: false, outputType: 'float',
+        latents: { data: refF32(c.inputs.latents), shape: c.inputs.latents.shape },
+      });
+      expectClose(r.tensor!.data, refF32(c.outputs.images), { atol: 1e-4, rtol: 1e-4, label: 'images from the cache' });
+    } finally {
+      pipe.dispose();
+    }
+    // offline from the warm cache: no request at all
+    hub.reset();
+    const again = await PixArtAlphaPipeline.fromPretrained('org/tiny', { engine, cacheDir: cache, endpoint: hub.url, offline: true, transformer: null, textEncoder: null });
+    expect(hub.log.length).toBe(0);
+    again.dispose();
+    engine.dispose();
+  });
+
+  it("variant 'fp16' loads the component's .fp16 weights and falls back to the plain ones elsewhere", async () => {
+    const { PixArtAlphaPipeline } = await import('../lib/pipeline/PixArtAlphaPipeline.js');
+    const { Engine } = await import('../lib/engine/Engine.js');
+    const { TINY_MODEL } = await import('./helpers/fixtures.js');
+    // The tiny VAE is stored in fp16 already, so its bytes are a genuine fp16 variant.
+    hub.repos.set('org/tiny-vae-fp16', {
+      refs: new Map([['main', COMMIT_A]]),
+      commits: new Map([[COMMIT_A, withFiles(BASE, {
+        'vae/diffusion_pytorch_model.fp16.safetensors': readFileSync(join(TINY_MODEL, 'vae', 'diffusion_pytorch_model.safetensors')),
+      }, ['vae/diffusion_pytorch_model.safetensors'])]]),
+    });
+    const cache = fresh('variant');
+    const engine = Engine.create({ threads: 1 });
+    const pipe = await PixArtAlphaPipeline.fromPretrained('org/tiny-vae-fp16', {
+      engine, cacheDir: cache, endpoint: hub.url, variant: 'fp16', tokenizer: null, textEncoder: null, transformer: null,
+    });
+    expect(hub.fullGets('vae/diffusion_pytorch_model.fp16.safetensors')).toBe(1);
+    const out = await pipe.decodeLatents({ data: new Float32Array(4 * 8 * 8).fill(0.1), shape: [1, 4, 8, 8] }, { outputType: 'float' });
+    expect(out.tensor!.shape).toEqual([1, 64, 64, 3]);
+    pipe.dispose();
+    engine.dispose();
+  });
+});

@@ -9,7 +9,7 @@ import { PixArtAlphaPipeline } from '../pipeline/PixArtAlphaPipeline.js';
 import { SCHEDULER_ALIASES, SCHEDULER_NAMES } from '../schedulers/index.js';
 
 /** Exit codes scripts can rely on. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, modelLoad: 3, noDevice: 4, aborted: 130 } as const;
+export const EXIT = { ok: 0, failure: 1, usage: 2, modelLoad: 3, noDevice: 4, download: 5, aborted: 130 } as const;
 
 function int(name: string) {
   return (v: string) => {
@@ -31,6 +31,7 @@ function exitCodeFor(e: unknown): number {
   if (code === 'ERR_PIXART_INVALID_ARGUMENT') return EXIT.usage;
   if (code === 'ERR_PIXART_MODEL_LOAD' || code === 'ERR_PIXART_MODEL_NOT_FOUND' || code === 'ERR_PIXART_MISSING_COMPONENT') return EXIT.modelLoad;
   if (code === 'ERR_PIXART_NO_DEVICE' || code === 'ERR_PIXART_UNSUPPORTED') return EXIT.noDevice;
+  if (['ERR_PIXART_HUB', 'ERR_PIXART_HUB_AUTH', 'ERR_PIXART_OFFLINE', 'ERR_PIXART_CHECKSUM', 'ERR_PIXART_DISK_FULL'].includes(code)) return EXIT.download;
   if ((e as Error)?.name === 'AbortError' || code === 'ERR_PIXART_CANCELLED') return EXIT.aborted;
   return EXIT.failure;
 }
@@ -45,7 +46,10 @@ export function buildProgram(): Command {
     .command('generate')
     .description('generate image(s) from a prompt')
     .argument('<prompt>', 'the text prompt')
-    .requiredOption('-m, --model <dir>', 'model folder in the diffusers layout')
+    .requiredOption('-m, --model <dir|repo>', 'model folder (diffusers layout) or Hugging Face Hub id, e.g. PixArt-alpha/PixArt-XL-2-1024-MS')
+    .option('--revision <rev>', 'Hub branch, tag or commit', 'main')
+    .option('--variant <name>', "weights variant, e.g. 'fp16'")
+    .option('--offline', 'use the Hugging Face cache only (like HF_HUB_OFFLINE=1)')
     .option('-o, --out <file>', 'output file (.png, .jpg, .webp); with several images, -1, -2, ... are added', 'out.png')
     .option('-n, --negative-prompt <text>', 'negative prompt', '')
     .option('-W, --width <px>', 'image width', int('width'))
@@ -63,7 +67,18 @@ export function buildProgram(): Command {
     .action(async (prompt: string, o) => {
       const abort = new AbortController();
       process.once('SIGINT', () => abort.abort(new PixArtError('ERR_PIXART_CANCELLED', 'interrupted')));
-      const pipe = await PixArtAlphaPipeline.fromPretrained(o.model, { device: o.device as Device, threads: o.threads });
+      const bars = o.quiet ? null : new cliProgress.MultiBar({ format: '{file} [{bar}] {percentage}%', hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic);
+      const perFile = new Map<string, cliProgress.SingleBar>();
+      const pipe = await PixArtAlphaPipeline.fromPretrained(o.model, {
+        device: o.device as Device, threads: o.threads, revision: o.revision, variant: o.variant,
+        offline: o.offline ? true : undefined, signal: abort.signal,
+        onDownloadProgress: (e) => {
+          if (!bars) return;
+          let b = perFile.get(e.file);
+          if (!b) perFile.set(e.file, (b = bars.create(e.total, e.downloaded, { file: e.file })));
+          b.update(e.downloaded, { file: e.file });
+        },
+      }).finally(() => bars?.stop());
       const bar = o.quiet ? null : new cliProgress.SingleBar({ format: 'denoising [{bar}] {value}/{total} steps | {duration}s', hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic);
       try {
         bar?.start(o.steps, 0);

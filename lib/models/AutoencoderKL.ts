@@ -1,7 +1,7 @@
 import type { Engine } from '../engine/Engine.js';
 import { callNative } from '../native/binding.js';
 import type { HostTensor, NativeAutoencoderKL } from '../native/AddonTypes.js';
-import { Component, engineFor, type ComponentLoadOptions } from './Component.js';
+import { Component, engineFor, weightsFor, type ComponentLoadOptions } from './Component.js';
 import { readVAEConfig, type VAEConfig } from './configs.js';
 
 export interface LatentDistribution {
@@ -24,7 +24,7 @@ export class AutoencoderKL extends Component<NativeAutoencoderKL> {
   static async fromPretrained(folder: string, options: ComponentLoadOptions = {}): Promise<AutoencoderKL> {
     const config = await readVAEConfig(folder);
     const engine = engineFor(options);
-    const handle = await callNative(() => engine.native.loadVAE(folder), `loading the VAE from ${folder}`);
+    const handle = await callNative(() => engine.native.loadVAE(folder, weightsFor(folder, options.variant)), `loading the VAE from ${folder}`);
     return new AutoencoderKL(engine, handle, folder, config);
   }
 

@@ -1,9 +1,20 @@
 import { PixArtError } from '../errors.js';
 import { Engine, type EngineOptions } from '../engine/Engine.js';
+import { findWeights } from '../hub/select.js';
 
 export interface ComponentLoadOptions extends EngineOptions {
   /** Run on this engine instead of the shared one for `device`. */
   engine?: Engine;
+  /** diffusers' weights variant, e.g. 'fp16' (diffusion_pytorch_model.fp16.safetensors). */
+  variant?: string;
+}
+
+/** The weights file the engine should load for `variant` (undefined: the standard names). */
+export function weightsFor(folder: string, variant: string | undefined): string | undefined {
+  if (!variant) return undefined;
+  const w = findWeights(folder, variant);
+  if (!w) throw new PixArtError('ERR_PIXART_MODEL_LOAD', `${folder}: no safetensors weights for variant "${variant}" (or the standard names)`);
+  return w;
 }
 
 interface Disposable {

@@ -1,7 +1,7 @@
 import type { Engine } from '../engine/Engine.js';
 import { callNative } from '../native/binding.js';
 import type { HostTensor, NativeDiTForwardArgs, NativePixArtDiT } from '../native/AddonTypes.js';
-import { Component, engineFor, type ComponentLoadOptions } from './Component.js';
+import { Component, engineFor, weightsFor, type ComponentLoadOptions } from './Component.js';
 import { readDiTConfig, type DiTConfig } from './configs.js';
 
 /** diffusers' PixArtTransformer2DModel (also loads legacy Transformer2DModel configs). */
@@ -17,7 +17,7 @@ export class PixArtTransformer2DModel extends Component<NativePixArtDiT> {
   static async fromPretrained(folder: string, options: ComponentLoadOptions = {}): Promise<PixArtTransformer2DModel> {
     const config = await readDiTConfig(folder);
     const engine = engineFor(options);
-    const handle = await callNative(() => engine.native.loadDiT(folder), `loading the transformer from ${folder}`);
+    const handle = await callNative(() => engine.native.loadDiT(folder, weightsFor(folder, options.variant)), `loading the transformer from ${folder}`);
     return new PixArtTransformer2DModel(engine, handle, folder, config);
   }
 

@@ -2,7 +2,7 @@ import { PixArtError } from '../errors.js';
 import type { Engine } from '../engine/Engine.js';
 import { callNative } from '../native/binding.js';
 import type { HostTensor, NativeT5Encoder } from '../native/AddonTypes.js';
-import { Component, engineFor, type ComponentLoadOptions } from './Component.js';
+import { Component, engineFor, weightsFor, type ComponentLoadOptions } from './Component.js';
 import { readT5Config, type T5Config } from './configs.js';
 
 /** transformers' T5EncoderModel (T5 v1.1): token ids + mask -> last_hidden_state. */
@@ -18,7 +18,7 @@ export class T5EncoderModel extends Component<NativeT5Encoder> {
   static async fromPretrained(folder: string, options: ComponentLoadOptions = {}): Promise<T5EncoderModel> {
     const config = await readT5Config(folder);
     const engine = engineFor(options);
-    const handle = await callNative(() => engine.native.loadT5(folder), `loading the text encoder from ${folder}`);
+    const handle = await callNative(() => engine.native.loadT5(folder, weightsFor(folder, options.variant)), `loading the text encoder from ${folder}`);
     return new T5EncoderModel(engine, handle, folder, config);
   }
 

@@ -46,9 +46,10 @@ export interface NativeAutoencoderKL {
 export interface NativeEngine {
   readonly device: string;
   readonly threads: number;
-  loadT5(folder: string): Promise<NativeT5Encoder>;
-  loadDiT(folder: string): Promise<NativePixArtDiT>;
-  loadVAE(folder: string): Promise<NativeAutoencoderKL>;
+  /** `weights`: a specific weights file or index in the folder (e.g. a variant); default: the standard names. */
+  loadT5(folder: string, weights?: string): Promise<NativeT5Encoder>;
+  loadDiT(folder: string, weights?: string): Promise<NativePixArtDiT>;
+  loadVAE(folder: string, weights?: string): Promise<NativeAutoencoderKL>;
   /** Jobs queued or running on this engine's thread. */
   pending(): number;
   dispose(): void;

@@ -1,9 +1,9 @@
-import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PixArtError } from '../errors.js';
 import { Engine, type Device } from '../engine/Engine.js';
 import { AutoencoderKL } from '../models/AutoencoderKL.js';
 import { readConfig } from '../models/configs.js';
+import { resolveModel, type ProgressEvent } from '../hub/index.js';
 import { PixArtTransformer2DModel } from '../models/PixArtTransformer2DModel.js';
 import { T5EncoderModel } from '../models/T5EncoderModel.js';
 import type { HostTensor } from '../native/AddonTypes.js';
@@ -32,6 +32,21 @@ export interface PipelineLoadOptions {
   vae?: AutoencoderKL | null;
   /** A scheduler instance, or a name built from the folder's scheduler config (e.g. 'euler_a'). */
   scheduler?: Scheduler | string;
+  /** Hugging Face Hub: branch, tag or commit (default 'main'). */
+  revision?: string;
+  /** diffusers' weights variant, e.g. 'fp16'. */
+  variant?: string;
+  /** Hub cache folder (default $HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub, shared with Python). */
+  cacheDir?: string;
+  /** Hub token (default $HF_TOKEN). */
+  token?: string;
+  /** Hub URL (default $HF_ENDPOINT or https://huggingface.co). */
+  endpoint?: string;
+  /** Use the cache only (default $HF_HUB_OFFLINE). */
+  offline?: boolean;
+  onDownloadProgress?: (e: ProgressEvent) => void;
+  /** Aborts a download in progress (the partial file is kept and resumed next time). */
+  signal?: AbortSignal;
 }
 
 type ComponentName = 'textEncoder' | 'transformer' | 'vae';
@@ -72,18 +87,23 @@ export class PixArtAlphaPipeline {
    * components given as null are not loaded.
    */
   static async fromPretrained(pathOrRepoId: string, options: PipelineLoadOptions = {}): Promise<PixArtAlphaPipeline> {
-    if (typeof pathOrRepoId !== 'string' || pathOrRepoId.length === 0) throw invalid('fromPretrained needs a model folder');
-    if (!existsSync(pathOrRepoId) || !statSync(pathOrRepoId).isDirectory()) {
-      throw new PixArtError(
-        'ERR_PIXART_MODEL_NOT_FOUND',
-        `${pathOrRepoId} is not a model folder. Pass a local diffusers folder (with model_index.json); ` +
-          'downloading repo ids from the Hugging Face Hub is not available in this version.',
-      );
-    }
-    const folder = pathOrRepoId;
+    if (typeof pathOrRepoId !== 'string' || pathOrRepoId.length === 0) throw invalid('fromPretrained needs a model folder or a Hub repo id');
+    // Only the components this call will load are downloaded.
+    const components = [
+      options.tokenizer === undefined && 'tokenizer',
+      options.textEncoder === undefined && 'text_encoder',
+      options.transformer === undefined && 'transformer',
+      options.vae === undefined && 'vae',
+      (typeof options.scheduler !== 'object' || options.scheduler === null) && 'scheduler',
+    ].filter((c): c is string => typeof c === 'string');
+    const folder = await resolveModel(pathOrRepoId, {
+      components, revision: options.revision, variant: options.variant, cacheDir: options.cacheDir,
+      token: options.token, endpoint: options.endpoint, offline: options.offline,
+      onProgress: options.onDownloadProgress, signal: options.signal,
+    });
     const index = await readConfig(join(folder, 'model_index.json'));
     const engine = options.engine ?? Engine.shared({ device: options.device, threads: options.threads });
-    const load = { engine };
+    const load = { engine, variant: options.variant };
     const pipe = new PixArtAlphaPipeline({ folder });
     try {
       if (options.tokenizer !== undefined) pipe.tokenizer = options.tokenizer;

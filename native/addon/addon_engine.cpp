@@ -26,16 +26,24 @@ namespace {
 template <class Model, Napi::Object (*Wrap)(Napi::Env, std::shared_ptr<EngineCore>, std::shared_ptr<Model>)>
 class LoadJob final : public Job {
  public:
-  LoadJob(Napi::Env env, std::shared_ptr<EngineCore> core, std::string folder)
-      : Job(env), core_(std::move(core)), folder_(std::move(folder)) {}
-  void Execute() override { model_ = std::shared_ptr<Model>(Model::load(*core_->backend, folder_).release()); }
+  using Loader = std::function<std::unique_ptr<Model>(Backend&)>;
+  LoadJob(Napi::Env env, std::shared_ptr<EngineCore> core, Loader loader)
+      : Job(env), core_(std::move(core)), loader_(std::move(loader)) {}
+  void Execute() override { model_ = std::shared_ptr<Model>(loader_(*core_->backend).release()); }
   Napi::Value Result(Napi::Env env) override { return Wrap(env, core_, model_); }
 
  private:
   std::shared_ptr<EngineCore> core_;
-  std::string folder_;
+  Loader loader_;
   std::shared_ptr<Model> model_;
 };
+
+// loadX(folder, weights?): `weights` names a specific weights file or index (a variant).
+std::pair<std::string, std::string> FolderAndWeights(const Napi::CallbackInfo& info) {
+  std::string folder = ArgString(info[0], "folder");
+  std::string weights = info.Length() > 1 && !info[1].IsUndefined() ? ArgString(info[1], "weights") : "";
+  return {folder, weights};
+}
 }  // namespace
 
 Napi::Function Engine::Init(Napi::Env env) {
@@ -79,15 +87,24 @@ std::shared_ptr<EngineCore> Engine::Core(Napi::Env env) {
 
 Napi::Value Engine::LoadT5(const Napi::CallbackInfo& info) {
   auto core = Core(info.Env());
-  return core->thread->Submit(info.Env(), std::make_unique<LoadJob<T5Encoder, NewT5Handle>>(info.Env(), core, ArgString(info[0], "folder")));
+  auto [folder, weights] = FolderAndWeights(info);
+  return core->thread->Submit(info.Env(), std::make_unique<LoadJob<T5Encoder, NewT5Handle>>(info.Env(), core, [folder, weights](Backend& be) {
+    return T5Encoder::load(be, folder, weights);
+  }));
 }
 Napi::Value Engine::LoadDiT(const Napi::CallbackInfo& info) {
   auto core = Core(info.Env());
-  return core->thread->Submit(info.Env(), std::make_unique<LoadJob<PixArtDiT, NewDiTHandle>>(info.Env(), core, ArgString(info[0], "folder")));
+  auto [folder, weights] = FolderAndWeights(info);
+  return core->thread->Submit(info.Env(), std::make_unique<LoadJob<PixArtDiT, NewDiTHandle>>(info.Env(), core, [folder, weights](Backend& be) {
+    return PixArtDiT::load(be, folder, weights);
+  }));
 }
 Napi::Value Engine::LoadVAE(const Napi::CallbackInfo& info) {
   auto core = Core(info.Env());
-  return core->thread->Submit(info.Env(), std::make_unique<LoadJob<AutoencoderKL, NewVAEHandle>>(info.Env(), core, ArgString(info[0], "folder")));
+  auto [folder, weights] = FolderAndWeights(info);
+  return core->thread->Submit(info.Env(), std::make_unique<LoadJob<AutoencoderKL, NewVAEHandle>>(info.Env(), core, [folder, weights](Backend& be) {
+    return AutoencoderKL::load(be, folder, VAEParts::kBoth, weights);
+  }));
 }
 
 Napi::Value Engine::Pending(const Napi::CallbackInfo& info) {

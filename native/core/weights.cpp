@@ -192,14 +192,15 @@ WeightStore WeightStore::open(const std::string& path) {
     JsonConfig index = JsonConfig::load(p);
     auto map = index.get_string_map("weight_map");
     fs::path dir = fs::path(p).parent_path();
-    fs::path dir_canon = fs::weakly_canonical(dir, ec);
     std::map<std::string, std::shared_ptr<SafetensorsFile>> by_file;
     for (auto& [tensor, file] : map) {
-      fs::path target = fs::weakly_canonical(dir / file, ec);
-      auto rel = target.lexically_relative(dir_canon);
-      if (fs::path(file).is_absolute() || rel.empty() || *rel.begin() == "..") {
+      // Judge the path as written: in the Hugging Face cache every file is a symlink into
+      // blobs/, so canonical paths always leave the folder; "../" and absolute paths must not.
+      fs::path rel = fs::path(file).lexically_normal();
+      if (rel.is_absolute() || rel.empty() || *rel.begin() == ".." || file.find('\\') != std::string::npos) {
         fail(StatusCode::kModelLoad, p + ": tensor " + tensor + " points at " + file + ", outside the model folder");
       }
+      fs::path target = dir / rel;
       auto& f = by_file[file];
       if (!f) {
         f = SafetensorsFile::open(target.string());

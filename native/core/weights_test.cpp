@@ -138,6 +138,26 @@ TEST_CASE("sharded index: loads shards, refuses paths outside the folder") {
   CHECK(message_of([&] { WeightStore::open(d.string()); }).find("tensor z") != std::string::npos);
 }
 
+TEST_CASE("sharded index through symlinks (the Hugging Face cache layout) loads") {
+  auto blobs = tmpdir() / "cache" / "blobs";
+  auto snap = tmpdir() / "cache" / "snapshots" / "abc" / "text_encoder";
+  fs::create_directories(blobs);
+  fs::create_directories(snap);
+  write_st(blobs / "sha-1", R"({"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", floats({3.f}));
+  {
+    std::ofstream f(blobs / "sha-idx");
+    f << R"({"weight_map":{"x":"m-1.safetensors"}})";
+  }
+  fs::remove(snap / "m-1.safetensors");
+  fs::remove(snap / "model.safetensors.index.json");
+  fs::create_symlink("../../../blobs/sha-1", snap / "m-1.safetensors");
+  fs::create_symlink("../../../blobs/sha-idx", snap / "model.safetensors.index.json");
+  auto store = WeightStore::open(snap.string());
+  float v;
+  convert_to_f32(store.get("x"), &v);
+  CHECK(v == 3.f);
+}
+
 TEST_CASE("empty folder says which files it looked for") {
   auto d = tmpdir() / "empty";
   fs::create_directories(d);

@@ -182,9 +182,9 @@ static Tensor block_forward(Backend& be, const TransformerBlock& blk, const DiTC
 
 // ---------------------------------------------------------------- model
 
-std::unique_ptr<PixArtDiT> PixArtDiT::load(Backend& be, const std::string& folder) {
+std::unique_ptr<PixArtDiT> PixArtDiT::load(Backend& be, const std::string& folder, const std::string& weights) {
   DiTConfig cfg = DiTConfig::from_json(JsonConfig::load(folder + "/config.json"));
-  WeightStore ws = WeightStore::open(folder);
+  WeightStore ws = WeightStore::open(weights.empty() ? folder : weights);
   std::unique_ptr<PixArtDiT> m(new PixArtDiT(be, cfg));
   const int64_t D = cfg.inner_dim(), C = cfg.in_channels, p = cfg.patch_size;
   using dit::Linear;

@@ -90,7 +90,8 @@ struct TransformerBlock {
 class PixArtDiT {
  public:
   // `folder` is a diffusers transformer/ folder (config.json + safetensors). Throws EngineError.
-  static std::unique_ptr<PixArtDiT> load(Backend& be, const std::string& folder);
+  // `weights` overrides the weights file/index found in `folder` (e.g. a variant like *.fp16.safetensors).
+  static std::unique_ptr<PixArtDiT> load(Backend& be, const std::string& folder, const std::string& weights = "");
   const DiTConfig& config() const { return cfg_; }
   // -> [B, out_channels, H, W] (all channels, incl. learned sigma). Throws EngineError
   // (kInvalidArgument for inputs that disagree with each other or with the config).

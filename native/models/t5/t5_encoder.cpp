@@ -180,9 +180,9 @@ int64_t t5_relative_position_bucket(int64_t relative_position, bool bidirectiona
 T5Encoder::T5Encoder(Backend& be, T5Config config) : be_(be), config_(std::move(config)) {}
 T5Encoder::~T5Encoder() = default;
 
-std::unique_ptr<T5Encoder> T5Encoder::load(Backend& be, const std::string& folder) {
+std::unique_ptr<T5Encoder> T5Encoder::load(Backend& be, const std::string& folder, const std::string& weights) {
   T5Config config = T5Config::from_json(JsonConfig::load(folder + "/config.json"));
-  const WeightStore store = WeightStore::open(folder);
+  const WeightStore store = WeightStore::open(weights.empty() ? folder : weights);
   const Loader w{be, store};
   const T5Config& c = config;
   std::unique_ptr<T5Encoder> enc(new T5Encoder(be, config));

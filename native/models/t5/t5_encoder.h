@@ -51,7 +51,8 @@ struct Block;
 class T5Encoder {
  public:
   // folder: a text_encoder/ directory with config.json and (sharded) safetensors.
-  static std::unique_ptr<T5Encoder> load(Backend& be, const std::string& folder);
+  // `weights` overrides the weights file/index found in `folder` (e.g. a variant).
+  static std::unique_ptr<T5Encoder> load(Backend& be, const std::string& folder, const std::string& weights = "");
   ~T5Encoder();
 
   const T5Config& config() const { return config_; }

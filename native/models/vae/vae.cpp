@@ -75,13 +75,14 @@ VAEConfig VAEConfig::from_json(const JsonConfig& c) {
 AutoencoderKL::AutoencoderKL(Backend& be, VAEConfig cfg) : be_(be), cfg_(std::move(cfg)) {}
 AutoencoderKL::~AutoencoderKL() = default;
 
-std::unique_ptr<AutoencoderKL> AutoencoderKL::load(Backend& be, const std::string& folder, VAEParts parts) {
+std::unique_ptr<AutoencoderKL> AutoencoderKL::load(Backend& be, const std::string& folder, VAEParts parts,
+                                                    const std::string& weights) {
   const auto config_path = (std::filesystem::path(folder) / "config.json").string();
   std::unique_ptr<AutoencoderKL> m(new AutoencoderKL(be, VAEConfig::from_json(JsonConfig::load(config_path))));
   const VAEConfig& cfg = m->cfg_;
   // The store only has to outlive loading: the loaded tensors keep their own storage (or the
   // file mapping they alias) alive.
-  const WeightStore store = WeightStore::open(folder);
+  const WeightStore store = WeightStore::open(weights.empty() ? folder : weights);
   const vae::ParamLoader p(be, store);
   const int64_t moments = 2 * cfg.latent_channels;
   if (int(parts) & int(VAEParts::kEncoder)) {

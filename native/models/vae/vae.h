@@ -55,7 +55,7 @@ class AutoencoderKL {
   // Every tensor the config implies is checked and loaded here, so a bad checkpoint fails at
   // load naming the tensor, not halfway through a decode.
   static std::unique_ptr<AutoencoderKL> load(Backend& be, const std::string& folder,
-                                             VAEParts parts = VAEParts::kBoth);
+                                             VAEParts parts = VAEParts::kBoth, const std::string& weights = "");
   ~AutoencoderKL();
 
   const VAEConfig& config() const { return cfg_; }
