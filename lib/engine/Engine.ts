@@ -9,6 +9,10 @@ export interface EngineOptions {
   device?: Device;
   /** CPU threads (CPU device only). Default: all hardware threads. */
   threads?: number;
+  /** GPU compute dtype (default 'float16'); the CPU backend is always float32. */
+  dtype?: 'float16' | 'bfloat16' | 'float32';
+  /** GPU float32 mode: allow TF32 GEMMs (faster, ~1e-3 relative error). Default false. */
+  allowTf32?: boolean;
 }
 
 const DEVICE_RE = /^(cpu|cuda|cuda:\d+)$/;
@@ -39,9 +43,12 @@ export class Engine {
     if (!Number.isInteger(threads) || threads < 0 || threads > 1024) {
       throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `threads must be an integer between 0 and 1024, got ${threads}`);
     }
+    if (options.dtype !== undefined && !['float16', 'bfloat16', 'float32'].includes(options.dtype)) {
+      throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `dtype must be 'float16', 'bfloat16' or 'float32', got ${JSON.stringify(options.dtype)}`);
+    }
     const addon = loadAddon();
     try {
-      return new Engine(new addon.Engine({ device, threads }), device);
+      return new Engine(new addon.Engine({ device, threads, dtype: options.dtype, allowTf32: options.allowTf32 }), device);
     } catch (e) {
       const err = e as { code?: string; message?: string };
       throw new PixArtError(err.code ?? 'ERR_PIXART_INTERNAL', err.message ?? String(e), { cause: e });
@@ -50,7 +57,7 @@ export class Engine {
 
   /** The process-wide engine for these options (created on first use). */
   static shared(options: EngineOptions = {}): Engine {
-    const key = `${options.device ?? 'cpu'}/${options.threads ?? 0}`;
+    const key = `${options.device ?? 'cpu'}/${options.threads ?? 0}/${options.dtype ?? ''}/${options.allowTf32 ?? false}`;
     let e = Engine.#shared.get(key);
     if (!e || e.#disposed) {
       e = Engine.create(options);

@@ -64,7 +64,7 @@ export interface CudaProbe {
 }
 
 export interface NativeAddon {
-  Engine: new (options: { device: string; threads?: number }) => NativeEngine;
+  Engine: new (options: { device: string; threads?: number; dtype?: 'float16' | 'bfloat16' | 'float32'; allowTf32?: boolean }) => NativeEngine;
   probeCuda(libraryDir?: string): CudaProbe;
   abiVersion: number;
 }

@@ -65,6 +65,13 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) 
     opts.threads = o.Get("threads").As<Napi::Number>().Int32Value();
     if (opts.threads < 0 || opts.threads > 1024) throw TypeError(env, "threads must be between 0 and 1024");
   }
+  if (o.Has("dtype") && !o.Get("dtype").IsUndefined()) {
+    opts.dtype = ArgString(o.Get("dtype"), "dtype");
+    if (opts.dtype != "float16" && opts.dtype != "bfloat16" && opts.dtype != "float32") {
+      throw TypeError(env, "dtype must be 'float16', 'bfloat16' or 'float32'");
+    }
+  }
+  if (o.Has("allowTf32") && !o.Get("allowTf32").IsUndefined()) opts.allow_tf32 = o.Get("allowTf32").ToBoolean();
   opts.library_dir = AddonDir();
   std::shared_ptr<Backend> backend;
   Status s = guarded([&] { backend = create_backend(opts); });

@@ -18,6 +18,8 @@ struct CudaLibrary {
   decltype(&pixart_cuda_device_count) device_count = nullptr;
   decltype(&pixart_cuda_device_info) device_info = nullptr;
   decltype(&pixart_cuda_driver_version) driver_version = nullptr;
+  decltype(&pixart_cuda_create_backend) create = nullptr;
+  decltype(&pixart_cuda_destroy_backend) destroy = nullptr;
 };
 
 CudaLibrary load_cuda_library(const std::string& dir) {
@@ -40,7 +42,9 @@ CudaLibrary load_cuda_library(const std::string& dir) {
   lib.device_count = reinterpret_cast<decltype(lib.device_count)>(dlsym(lib.handle, "pixart_cuda_device_count"));
   lib.device_info = reinterpret_cast<decltype(lib.device_info)>(dlsym(lib.handle, "pixart_cuda_device_info"));
   lib.driver_version = reinterpret_cast<decltype(lib.driver_version)>(dlsym(lib.handle, "pixart_cuda_driver_version"));
-  if (!lib.abi_version || !lib.device_count || !lib.device_info || !lib.driver_version) {
+  lib.create = reinterpret_cast<decltype(lib.create)>(dlsym(lib.handle, "pixart_cuda_create_backend"));
+  lib.destroy = reinterpret_cast<decltype(lib.destroy)>(dlsym(lib.handle, "pixart_cuda_destroy_backend"));
+  if (!lib.abi_version || !lib.device_count || !lib.device_info || !lib.driver_version || !lib.create || !lib.destroy) {
     lib.error = lib.path + " is not a pixart CUDA backend (missing symbols)";
   } else if (lib.abi_version() != PIXART_CUDA_ABI_VERSION) {
     lib.error = lib.path + " has ABI version " + std::to_string(lib.abi_version()) + ", expected " +
@@ -85,8 +89,26 @@ std::shared_ptr<Backend> create_backend(const BackendOptions& opts) {
       fail(StatusCode::kUnsupported, p.error);
     }
     if (!p.error.empty()) fail(StatusCode::kNoDevice, p.error);
-    fail(StatusCode::kUnsupported,
-         "CUDA device found (" + p.devices + ") but this version's CUDA backend does not run models yet; use device 'cpu'");
+    int index = 0;
+    if (opts.device.size() > 5) {  // "cuda:N"
+      const std::string n = opts.device.substr(5);
+      if (n.empty() || n.size() > 4 || n.find_first_not_of("0123456789") != std::string::npos) {
+        fail(StatusCode::kInvalidArgument, "unknown device \"" + opts.device + "\"; use \"cuda\" or \"cuda:N\"");
+      }
+      index = std::stoi(n);
+    }
+    if (index >= p.device_count) fail(StatusCode::kNoDevice, "no CUDA device " + std::to_string(index) + " (devices: " + p.devices + ")");
+    const int compute = opts.dtype == "float16" ? PIXART_CUDA_F16 : opts.dtype == "bfloat16" ? PIXART_CUDA_BF16
+                      : opts.dtype == "float32" ? PIXART_CUDA_F32 : -1;
+    if (compute < 0) fail(StatusCode::kInvalidArgument, "dtype must be \"float16\", \"bfloat16\" or \"float32\"");
+    // The library stays loaded for the life of the process (its backends may outlive any caller).
+    CudaLibrary lib = load_cuda_library(opts.library_dir);
+    char err[1024] = {0};
+    int code = 0;
+    Backend* b = lib.create(index, compute, opts.allow_tf32 ? 1 : 0, &code, err, sizeof err);
+    if (!b) fail(code > 0 ? static_cast<StatusCode>(code) : StatusCode::kInternal, err);
+    auto destroy = lib.destroy;
+    return std::shared_ptr<Backend>(b, [destroy](Backend* x) { destroy(x); });
   }
   fail(StatusCode::kInvalidArgument, "unknown device \"" + opts.device + "\"; use \"cpu\" or \"cuda\"");
 }

@@ -12,6 +12,8 @@ namespace pixart {
 struct BackendOptions {
   std::string device = "cpu";  // "cpu" | "cuda" | "cuda:N"
   int threads = 0;             // CPU threads; 0 = all hardware threads
+  std::string dtype = "float16";  // GPU compute dtype: "float16" | "bfloat16" | "float32"
+  bool allow_tf32 = false;        // GPU float32 mode: allow TF32 tensor-core GEMMs
   std::string library_dir;     // where GPU backend libraries live (the addon's folder)
 };
 
