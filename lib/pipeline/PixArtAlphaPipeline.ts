@@ -23,6 +23,8 @@ export interface PipelineLoadOptions {
   device?: Device;
   /** CPU threads (0 = all). */
   threads?: number;
+  /** GPU compute dtype (default 'float16'); the CPU backend always computes in float32. */
+  dtype?: 'float16' | 'bfloat16' | 'float32';
   /** Run every component on this engine. */
   engine?: Engine;
   /** Pass a loaded component to share it, or null to leave it out (the low-memory workflow). */
@@ -102,7 +104,7 @@ export class PixArtAlphaPipeline {
       onProgress: options.onDownloadProgress, signal: options.signal,
     });
     const index = await readConfig(join(folder, 'model_index.json'));
-    const engine = options.engine ?? Engine.shared({ device: options.device, threads: options.threads });
+    const engine = options.engine ?? Engine.shared({ device: options.device, threads: options.threads, dtype: options.dtype });
     const load = { engine, variant: options.variant };
     const pipe = new PixArtAlphaPipeline({ folder });
     try {
