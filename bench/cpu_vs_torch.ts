@@ -145,6 +145,7 @@ function makeInputs(dir: string): { inputs: Inputs; shapes: Record<string, numbe
   const z = normal('vae_latents', 4 * 64 * 64, 1);
   for (let i = 0; i < z.length; i++) z[i] /= 0.18215;
   put('vae_z', z, [1, 4, 64, 64]);
+  put('vae_z32', z.slice(0, 4 * 32 * 32), [1, 4, 32, 32]); // for the RSS check
 
   mkdirSync(dir, { recursive: true });
   const spec: Record<string, { dtype: string; shape: number[] }> = {};
@@ -154,6 +155,30 @@ function makeInputs(dir: string): { inputs: Inputs; shapes: Record<string, numbe
   }
   writeFileSync(join(dir, 'inputs.json'), JSON.stringify(spec, null, 2));
   return { inputs, shapes };
+}
+
+function readInputs(dir: string): Inputs {
+  const spec = JSON.parse(readFileSync(join(dir, 'inputs.json'), 'utf8')) as Record<string, { dtype: string }>;
+  const out: Inputs = {};
+  for (const [name, s] of Object.entries(spec)) {
+    const b = readFileSync(join(dir, `${name}.bin`));
+    const copy = new Uint8Array(b).buffer;
+    out[name] = s.dtype === 'int32' ? new Int32Array(copy) : new Float32Array(copy);
+  }
+  return out;
+}
+
+function ditArgs(inputs: Inputs, s: 32 | 64, additional: boolean) {
+  const c = `dit${s}`;
+  return {
+    latents: inputs[`${c}_latents`] as Float32Array,
+    latentShape: [2, 4, s, s] as [number, number, number, number],
+    timesteps: inputs.dit_timesteps as Float32Array,
+    text: inputs.dit_text as Float32Array,
+    textShape: [2, TEXT_LEN, 4096] as [number, number, number],
+    textMask: inputs.dit_text_mask as Float32Array,
+    ...(additional ? { resolution: inputs[`${c}_resolution`] as Float32Array, aspectRatio: inputs[`${c}_aspect_ratio`] as Float32Array } : {}),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -227,26 +252,33 @@ const addonPath = join(ROOT, 'build', 'Release', 'pixart.node');
 async function rssChild(component: string, folder: string, threads: number): Promise<void> {
   const { Engine } = await import('../lib/engine/Engine.js');
   Engine.shared({ threads });
+  const inputs = readInputs(join(BENCH, 'models', 'inputs'));
   const baseline = process.resourceUsage().maxRSS * 1024;
   const t0 = performance.now();
+  let forward: () => Promise<unknown> = async () => {};
   let dispose = () => {};
   if (component === 'transformer') {
     const { PixArtTransformer2DModel } = await import('../lib/models/PixArtTransformer2DModel.js');
     const m = await PixArtTransformer2DModel.fromPretrained(folder, { threads });
+    forward = () => m.forward(ditArgs(inputs, 32, m.config.useAdditionalConditions));
     dispose = () => m.dispose();
   } else if (component === 'text_encoder') {
     const { T5EncoderModel } = await import('../lib/models/T5EncoderModel.js');
     const m = await T5EncoderModel.fromPretrained(folder, { threads });
+    forward = () => m.encode(inputs.t5_ids as Int32Array, inputs.t5_mask as Int32Array, 2, TEXT_LEN);
     dispose = () => m.dispose();
   } else if (component === 'vae') {
     const { AutoencoderKL } = await import('../lib/models/AutoencoderKL.js');
     const m = await AutoencoderKL.fromPretrained(folder, { threads });
+    forward = () => m.decode({ data: inputs.vae_z32 as Float32Array, shape: [1, 4, 32, 32] });
     dispose = () => m.dispose();
   }
   const loadMs = performance.now() - t0;
-  const maxRss = process.resourceUsage().maxRSS * 1024;
+  const loadRss = process.resourceUsage().maxRSS * 1024;
+  await forward();
+  const forwardRss = process.resourceUsage().maxRSS * 1024;
   dispose();
-  process.stdout.write(JSON.stringify({ baseline_rss: baseline, max_rss: maxRss, load_ms: loadMs }) + '\n');
+  process.stdout.write(JSON.stringify({ baseline_rss: baseline, load_rss: loadRss, forward_rss: forwardRss, load_ms: loadMs }) + '\n');
   process.exit(0);
 }
 
@@ -269,13 +301,17 @@ interface Row {
   torchTimes?: number[];
   diff?: Compare;
   oursLoadMs?: number;
+  torchLoadMs?: number;
+  /** 1-minute load average just before each side ran */
+  loadTorch?: number;
+  loadOurs?: number;
 }
 
 interface RssRow {
   component: string;
   weights: number;
-  ours?: { baseline: number; max: number; loadMs: number };
-  torch?: { baseline: number; max: number };
+  ours?: { baseline: number; load: number; forward: number; loadMs: number };
+  torch?: { baseline: number; load: number; forward: number };
 }
 
 async function main(): Promise<void> {
@@ -289,24 +325,13 @@ async function main(): Promise<void> {
   const torchOut = join(BENCH, 'models', 'torch-out');
   const { inputs } = makeInputs(inputsDir);
   const cases = ['dit32', 'dit64', 't5', 'vae'].filter((c) => args.only.has(c));
-  const torchCmd = `${args.python} bench/torch_reference.py --model ${relative(ROOT, model)} --inputs ${relative(ROOT, inputsDir)} --out ${relative(ROOT, torchOut)} --runs ${args.runs} --threads ${args.threads} --only ${cases.join(',')}`;
+  const torchArgs = ['bench/torch_reference.py', '--model', relative(ROOT, model), '--inputs', relative(ROOT, inputsDir), '--out', relative(ROOT, torchOut), '--runs', String(args.runs), '--threads', String(args.threads)];
+  const torchCmd = `${args.python} ${torchArgs.join(' ')} --only <case>`;
   const haveAddon = existsSync(addonPath);
   if (!haveAddon && !args.skipOurs) console.log(`note: ${relative(ROOT, addonPath)} is not built yet; timing the torch side only`);
 
-  // --- torch side, first and alone (the two sides never share the cores) ---
-  let torchInfo: any = { versions: {}, cases: {} };
-  if (cases.length > 0 && !args.skipTorch) {
-    if (args.reuseTorch && existsSync(join(torchOut, 'timings.json'))) {
-      torchInfo = JSON.parse(readFileSync(join(torchOut, 'timings.json'), 'utf8'));
-    } else {
-      console.log(`torch: ${torchCmd}`);
-      const r = spawnSync(args.python, torchCmd.split(' ').slice(1), { cwd: ROOT, env: pythonEnv(), stdio: 'inherit' });
-      if (r.status !== 0) throw new Error(`torch_reference.py failed (status ${r.status})`);
-      torchInfo = JSON.parse(readFileSync(join(torchOut, 'timings.json'), 'utf8'));
-    }
-  }
-
-  // --- ours ---
+  // Per case: the torch side (a child process), then ours, back to back, so that both see
+  // about the same machine (it is shared); the two never run at the same time.
   const rows: Row[] = [];
   const what: Record<string, string> = {
     dit32: 'DiT forward, B=2 (CFG), latents 32x32 (256 px), 28 layers',
@@ -314,65 +339,68 @@ async function main(): Promise<void> {
     t5: `T5 encoder XXL widths, ${T5_LAYERS}/24 layers, B=2, 120 tokens`,
     vae: 'VAE decode, latents 64x64 -> 512x512, B=1',
   };
+  let torchVersions: Record<string, unknown> = {};
+  const oursModels: { dit?: import('../lib/models/PixArtTransformer2DModel.js').PixArtTransformer2DModel } = {};
   for (const c of cases) {
-    const t = torchInfo.cases?.[c];
-    rows.push({ case: c, what: what[c], torch: t?.median_ms, torchTimes: t?.times_ms });
-  }
-  const row = (c: string) => rows.find((r) => r.case === c)!;
-  const finish = (c: string, out: Float32Array, times: number[]) => {
-    const r = row(c);
-    r.ours = median(times);
-    r.oursTimes = times;
-    const ref = join(torchOut, `${c}.bin`);
-    if (existsSync(ref) && torchInfo.cases?.[c]) r.diff = compare(out, readF32(ref));
-    console.log(`ours  ${c}: median ${r.ours.toFixed(0)} ms over ${times.length} runs [${times.map((x) => x.toFixed(0)).join(', ')}]` +
-      (r.diff ? `; max |ours - torch| ${r.diff.maxAbs.toExponential(2)} (max |torch| ${r.diff.maxRef.toFixed(3)})` : ''));
-  };
-
-  if (haveAddon && !args.skipOurs) {
+    const r: Row = { case: c, what: what[c] };
+    rows.push(r);
+    // torch
+    const json = join(torchOut, `${c}.json`);
+    if (!args.skipTorch) {
+      if (!(args.reuseTorch && existsSync(json))) {
+        r.loadTorch = loadavg()[0];
+        const cmd = [...torchArgs, '--only', c];
+        console.log(`torch: ${args.python} ${cmd.join(' ')}`);
+        const p = spawnSync(args.python, cmd, { cwd: ROOT, env: pythonEnv(), stdio: 'inherit' });
+        if (p.status !== 0) throw new Error(`torch_reference.py failed (status ${p.status})`);
+      }
+      const t = JSON.parse(readFileSync(json, 'utf8'));
+      r.torch = t.median_ms;
+      r.torchTimes = t.times_ms;
+      r.torchLoadMs = t.load_ms;
+      torchVersions = t.versions ?? torchVersions;
+    }
+    // ours
+    if (!haveAddon || args.skipOurs) continue;
+    r.loadOurs = loadavg()[0];
     const threads = args.threads;
-    if (cases.includes('dit32') || cases.includes('dit64')) {
+    let result: { out: Float32Array; times: number[] };
+    if (c === 'dit32' || c === 'dit64') {
       const { PixArtTransformer2DModel } = await import('../lib/models/PixArtTransformer2DModel.js');
       const t0 = performance.now();
-      const dit = await PixArtTransformer2DModel.fromPretrained(join(model, 'transformer'), { threads });
-      const loadMs = performance.now() - t0;
-      for (const c of ['dit32', 'dit64'].filter((x) => cases.includes(x))) {
-        const s = c === 'dit32' ? 32 : 64;
-        const args_ = {
-          latents: inputs[`${c}_latents`] as Float32Array,
-          latentShape: [2, 4, s, s] as [number, number, number, number],
-          timesteps: inputs.dit_timesteps as Float32Array,
-          text: inputs.dit_text as Float32Array,
-          textShape: [2, TEXT_LEN, 4096] as [number, number, number],
-          textMask: inputs.dit_text_mask as Float32Array,
-          ...(dit.config.useAdditionalConditions
-            ? { resolution: inputs[`${c}_resolution`] as Float32Array, aspectRatio: inputs[`${c}_aspect_ratio`] as Float32Array }
-            : {}),
-        };
-        const { out, times } = await timed(() => dit.forward(args_), args.runs);
-        finish(c, out.data, times);
-        row(c).oursLoadMs = loadMs;
+      oursModels.dit ??= await PixArtTransformer2DModel.fromPretrained(join(model, 'transformer'), { threads });
+      r.oursLoadMs = performance.now() - t0;
+      const dit = oursModels.dit;
+      const a = ditArgs(inputs, c === 'dit32' ? 32 : 64, dit.config.useAdditionalConditions);
+      const { out, times } = await timed(() => dit.forward(a), args.runs);
+      result = { out: out.data, times };
+      if (!cases.slice(cases.indexOf(c) + 1).some((x) => x.startsWith('dit'))) {
+        dit.dispose();
+        oursModels.dit = undefined;
       }
-      dit.dispose();
-    }
-    if (cases.includes('t5')) {
+    } else if (c === 't5') {
       const { T5EncoderModel } = await import('../lib/models/T5EncoderModel.js');
       const t0 = performance.now();
       const t5 = await T5EncoderModel.fromPretrained(join(model, 'text_encoder'), { threads });
-      row('t5').oursLoadMs = performance.now() - t0;
+      r.oursLoadMs = performance.now() - t0;
       const { out, times } = await timed(() => t5.encode(inputs.t5_ids as Int32Array, inputs.t5_mask as Int32Array, 2, TEXT_LEN), args.runs);
-      finish('t5', out.data, times);
+      result = { out: out.data, times };
       t5.dispose();
-    }
-    if (cases.includes('vae')) {
+    } else {
       const { AutoencoderKL } = await import('../lib/models/AutoencoderKL.js');
       const t0 = performance.now();
       const vae = await AutoencoderKL.fromPretrained(join(model, 'vae'), { threads });
-      row('vae').oursLoadMs = performance.now() - t0;
+      r.oursLoadMs = performance.now() - t0;
       const { out, times } = await timed(() => vae.decode({ data: inputs.vae_z as Float32Array, shape: [1, 4, 64, 64] }), args.runs);
-      finish('vae', out.data, times);
+      result = { out: out.data, times };
       vae.dispose();
     }
+    r.ours = median(result.times);
+    r.oursTimes = result.times;
+    const ref = join(torchOut, `${c}.bin`);
+    if (existsSync(ref) && r.torch !== undefined) r.diff = compare(result.out, readF32(ref));
+    console.log(`ours  ${c}: median ${r.ours.toFixed(0)} ms over ${result.times.length} runs [${result.times.map((x) => x.toFixed(0)).join(', ')}]` +
+      (r.diff ? `; max |ours - torch| ${r.diff.maxAbs.toExponential(2)} (max |torch| ${r.diff.maxRef.toFixed(3)})` : ''));
   }
 
   // --- (d) peak RSS of loading, fresh processes ---
@@ -390,11 +418,11 @@ async function main(): Promise<void> {
         if (c.status !== 0) console.log(`ours rss ${component}: child failed (${c.status})\n${c.stderr}`);
         else {
           const j = lastJsonLine(c.stdout);
-          r.ours = { baseline: j.baseline_rss, max: j.max_rss, loadMs: j.load_ms };
+          r.ours = { baseline: j.baseline_rss, load: j.load_rss, forward: j.forward_rss, loadMs: j.load_ms };
         }
       }
       if (!args.skipTorch) {
-        const c = spawnSync(args.python, ['bench/torch_reference.py', '--model', relative(ROOT, model), '--rss', component, '--threads', String(args.threads)], {
+        const c = spawnSync(args.python, ['bench/torch_reference.py', '--model', relative(ROOT, model), '--inputs', relative(ROOT, inputsDir), '--rss', component, '--threads', String(args.threads)], {
           cwd: ROOT,
           env: pythonEnv(),
           encoding: 'utf8',
@@ -403,17 +431,18 @@ async function main(): Promise<void> {
         if (c.status !== 0) console.log(`torch rss ${component}: child failed (${c.status})\n${c.stderr.slice(-3000)}`);
         else {
           const j = lastJsonLine(c.stdout);
-          r.torch = { baseline: j.baseline_rss, max: j.max_rss };
+          r.torch = { baseline: j.baseline_rss, load: j.load_rss, forward: j.forward_rss };
         }
       }
       const gb = (x: number) => (x / 1e9).toFixed(2);
-      console.log(`rss ${component}: weights ${gb(r.weights)} GB; ours peak ${r.ours ? gb(r.ours.max) : '-'} GB (baseline ${r.ours ? gb(r.ours.baseline) : '-'}); torch peak ${r.torch ? gb(r.torch.max) : '-'} GB (baseline ${r.torch ? gb(r.torch.baseline) : '-'})`);
+      const show = (x?: { baseline: number; load: number; forward: number }) => (x ? `baseline ${gb(x.baseline)}, loaded ${gb(x.load)}, after a forward ${gb(x.forward)}` : '-');
+      console.log(`rss ${component}: weights ${gb(r.weights)} GB; ours ${show(r.ours)}; torch ${show(r.torch)}`);
       rss.push(r);
     }
   }
 
   // --- report ---
-  const report = renderReport(args, rows, rss, torchInfo, torchCmd, startLoad, loadavg());
+  const report = renderReport(args, rows, rss, torchVersions, torchCmd, startLoad, loadavg());
   console.log('\n' + report);
   const date = new Date().toISOString().slice(0, 10);
   mkdirSync(join(BENCH, 'results'), { recursive: true });
@@ -423,59 +452,59 @@ async function main(): Promise<void> {
   console.log(`written to ${relative(ROOT, out)}`);
 }
 
-function renderReport(args: Args, rows: Row[], rss: RssRow[], torchInfo: any, torchCmd: string, load0: number[], load1: number[]): string {
+function renderReport(args: Args, rows: Row[], rss: RssRow[], torchVersions: any, torchCmd: string, load0: number[], load1: number[]): string {
   const f0 = (x?: number) => (x === undefined ? '—' : x.toFixed(0));
-  const gb = (x?: number) => (x === undefined ? '—' : (x / 1e9).toFixed(2));
+  const gb = (x?: number) => (x === undefined || x === null ? '—' : (x / 1e9).toFixed(2));
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   const commit = sh('git rev-parse --short HEAD');
   const dirty = sh('git status --porcelain -- native lib CMakeLists.txt binding.gyp') ? ' (+ uncommitted changes in native/ or lib/)' : '';
-  const lines: string[] = [];
-  lines.push(`# CPU benchmark: pixart-node vs PyTorch — ${new Date().toISOString().replace('T', ' ').slice(0, 16)} UTC`, '');
-  lines.push('## Machine and versions', '');
-  lines.push(`- CPU: ${sh("lscpu | sed -n 's/^Model name: *//p'")}, ${cpus().length} logical cores (lscpu: ${sh("lscpu | sed -n 's/^CPU(s): *//p'")}), flags: ${sh("grep -m1 -o -w -E 'avx512f|avx2|fma|f16c' /proc/cpuinfo | sort -u | tr '\\n' ' '")}`);
-  lines.push(`- memory: ${(totalmem() / 2 ** 30).toFixed(1)} GiB (free at end ${(freemem() / 2 ** 30).toFixed(1)} GiB)`);
-  lines.push(`- load average at start ${load0.map((x) => x.toFixed(2)).join(' ')}, at end ${load1.map((x) => x.toFixed(2)).join(' ')} (the machine is shared: other processes may have competed for the cores)`);
-  lines.push(`- pixart-node ${pkg.version} at ${commit}${dirty}; Node ${process.version}; OpenBLAS ${sh("dpkg-query -W -f='${Version}' libopenblas0-pthread")}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? '(unset)'}`);
-  const v = torchInfo.versions ?? {};
-  lines.push(`- torch ${v.torch ?? '—'} (CPU capability ${v.cpu_capability ?? '—'}), diffusers ${v.diffusers ?? '—'}, transformers ${v.transformers ?? '—'}, numpy ${v.numpy ?? '—'}, Python ${v.python ?? '—'}`);
-  lines.push(`- threads: ${args.threads} on both sides (ours: \`{ threads: ${args.threads} }\`; torch: \`torch.set_num_threads(${args.threads})\`); fp32; one warm-up run, then the median of ${args.runs}`);
-  lines.push('');
-  lines.push('## Commands', '');
-  lines.push('```');
-  lines.push('npm run build');
-  lines.push(`npx tsx bench/cpu_vs_torch.ts ${process.argv.slice(2).join(' ')}`.trimEnd());
-  lines.push(`# which runs the torch side as:\nPYTHONPATH=/work/pydeps:bench/.pydeps:bench/.diffusers ${torchCmd}`);
-  lines.push('```', '');
-  lines.push(`Weights: random, full-size PixArt-XL-2-1024-MS shapes (T5: ${T5_LAYERS} of 24 layers), written by \`lib/tools/randomModel.ts\` to \`${relative(ROOT, args.modelDir)}\`; both sides load the same folder and read the same input files.`, '');
-  lines.push('## Latency (ms)', '');
-  lines.push('| case | ours | torch | ours/torch | target ≤ 1.25 | max abs diff | max abs torch | ours runs | torch runs |');
-  lines.push('| --- | ---: | ---: | ---: | :---: | ---: | ---: | --- | --- |');
+  const L: string[] = [];
+  L.push(`# CPU benchmark: pixart-node vs PyTorch — ${new Date().toISOString().replace('T', ' ').slice(0, 16)} UTC`, '');
+  L.push('## Machine and versions', '');
+  L.push(`- CPU: ${sh("lscpu | sed -n 's/^Model name: *//p'")}, ${sh("lscpu | sed -n 's/^CPU(s): *//p'")} cores (lscpu), flags: ${sh("grep -m1 -o -w -E 'avx512f|avx2|fma|f16c' /proc/cpuinfo | sort -u | tr '\\n' ' '")}`);
+  L.push(`- memory: ${(totalmem() / 2 ** 30).toFixed(1)} GiB (free at end ${(freemem() / 2 ** 30).toFixed(1)} GiB)`);
+  L.push(`- load average (1/5/15 min) at start ${load0.map((x) => x.toFixed(2)).join(' ')}, at end ${load1.map((x) => x.toFixed(2)).join(' ')}; the machine is shared, so the 1-minute load just before each side ran is in the table (each side itself adds up to ~2)`);
+  L.push(`- pixart-node ${pkg.version} at ${commit}${dirty}; Node ${process.version}; OpenBLAS ${sh("dpkg-query -W -f='${Version}' libopenblas0-pthread")}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? '(unset)'}`);
+  const v = torchVersions ?? {};
+  L.push(`- torch ${v.torch ?? '—'} (CPU capability ${v.cpu_capability ?? '—'}), diffusers ${v.diffusers ?? '—'}, transformers ${v.transformers ?? '—'}, numpy ${v.numpy ?? '—'}, Python ${v.python ?? '—'}`);
+  L.push(`- threads: ${args.threads} on both sides (ours: \`{ threads: ${args.threads} }\`; torch: \`torch.set_num_threads(${args.threads})\`); fp32; per case torch then ours, back to back; one warm-up run, then the median of ${args.runs}`);
+  L.push('');
+  L.push('## Commands', '');
+  L.push('```');
+  L.push('npm run build');
+  L.push(`npx tsx bench/cpu_vs_torch.ts ${process.argv.slice(2).join(' ')}`.trimEnd());
+  L.push(`# which runs the torch side, per case, as:\nPYTHONPATH=/work/pydeps:bench/.pydeps:bench/.diffusers ${torchCmd}`);
+  L.push('```', '');
+  L.push(`Weights: random, full-size PixArt-XL-2-1024-MS shapes (T5: ${T5_LAYERS} of 24 layers), written by \`lib/tools/randomModel.ts\` to \`${relative(ROOT, args.modelDir)}\`; both sides load the same folder and read the same input files. max abs diff: over all output elements, ours vs torch.`, '');
+  L.push('## Latency (ms)', '');
+  L.push('| case | ours | torch | ours/torch | ≤ 1.25 | max abs diff | max abs torch | ours runs | torch runs | load avg before ours / torch |');
+  L.push('| --- | ---: | ---: | ---: | :---: | ---: | ---: | --- | --- | --- |');
   for (const r of rows) {
     const ratio = r.ours !== undefined && r.torch !== undefined ? r.ours / r.torch : undefined;
-    lines.push(
+    L.push(
       `| ${r.what} | ${f0(r.ours)} | ${f0(r.torch)} | ${ratio === undefined ? '—' : ratio.toFixed(2)} | ${ratio === undefined ? '—' : ratio <= 1.25 ? 'yes' : 'no'} | ` +
-        `${r.diff ? r.diff.maxAbs.toExponential(2) : '—'} | ${r.diff ? r.diff.maxRef.toFixed(3) : '—'} | ${r.oursTimes?.map((x) => x.toFixed(0)).join(', ') ?? '—'} | ${r.torchTimes?.map((x: number) => x.toFixed(0)).join(', ') ?? '—'} |`,
+        `${r.diff ? r.diff.maxAbs.toExponential(2) : '—'} | ${r.diff ? r.diff.maxRef.toFixed(3) : '—'} | ${r.oursTimes?.map((x) => x.toFixed(0)).join(', ') ?? '—'} | ` +
+        `${r.torchTimes?.map((x: number) => x.toFixed(0)).join(', ') ?? '—'} | ${r.loadOurs?.toFixed(2) ?? '—'} / ${r.loadTorch?.toFixed(2) ?? '(reused)'} |`,
     );
   }
-  lines.push('');
-  const loads = rows.filter((r) => r.oursLoadMs !== undefined);
+  L.push('');
+  const loads = rows.filter((r) => r.oursLoadMs !== undefined && r.case !== 'dit64');
   if (loads.length) {
-    lines.push('Load time (fromPretrained, warm page cache): ' + [...new Map(loads.map((r) => [r.case.startsWith('dit') ? 'transformer' : r.case, r])).entries()]
-      .map(([k, r]) => `${k}: ours ${f0(r.oursLoadMs)} ms, torch ${f0(torchInfo.cases?.[r.case]?.load_ms)} ms`).join('; '), '');
+    L.push('Load time (fromPretrained / from_pretrained, warm page cache, ms): ' +
+      loads.map((r) => `${r.case.startsWith('dit') ? 'transformer' : r.case} ours ${f0(r.oursLoadMs)}, torch ${f0(r.torchLoadMs)}`).join('; '), '');
   }
   if (rss.length) {
-    lines.push('## Peak RSS of loading one component in a fresh process (GB)', '');
-    lines.push('Peak RSS (getrusage maxrss) right after fromPretrained / from_pretrained, and the process\'s peak before loading (baseline: runtime + addon or torch/diffusers imports). Touched pages of a memory-mapped file count in RSS, so aliasing the mmap shows as ≈ 1× the weights, a second copy as ≈ 2×.', '');
-    lines.push('| component | weights on disk | ours peak | ours − baseline | (ours − baseline) / weights | torch peak | torch − baseline | (torch − baseline) / weights |');
-    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    L.push('## Peak RSS, one component in a fresh process (GB)', '');
+    L.push('getrusage maxrss: before loading (baseline: the runtime plus the addon, or torch/diffusers/transformers imports), right after fromPretrained / from_pretrained, and after one forward on a small input (DiT: B=2 32x32; T5: B=2 x 120 tokens; VAE: 32x32 latents), which touches every weight. Pages of a memory-mapped weight file count in RSS once touched, so weights used in place show as ≈ 1× the weights after the forward, a second copy as ≈ 2×; the rest is activations and scratch. torch loads with accelerate installed (low_cpu_mem_usage, safetensors mmap).', '');
+    L.push('| component | weights on disk | ours baseline | ours loaded | ours after forward | (after − baseline) / weights | torch baseline | torch loaded | torch after forward | (after − baseline) / weights |');
+    L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const r of rss) {
-      const od = r.ours ? r.ours.max - r.ours.baseline : undefined;
-      const td = r.torch ? r.torch.max - r.torch.baseline : undefined;
-      lines.push(`| ${r.component}${r.component === 'text_encoder' ? ` (${T5_LAYERS}/24 layers)` : ''} | ${gb(r.weights)} | ${gb(r.ours?.max)} | ${gb(od)} | ${od === undefined ? '—' : (od / r.weights).toFixed(2)} | ${gb(r.torch?.max)} | ${gb(td)} | ${td === undefined ? '—' : (td / r.weights).toFixed(2)} |`);
+      const ratio = (x?: { baseline: number; forward: number }) => (x && x.forward ? ((x.forward - x.baseline) / r.weights).toFixed(2) : '—');
+      L.push(`| ${r.component}${r.component === 'text_encoder' ? ` (${T5_LAYERS}/24 layers)` : ''} | ${gb(r.weights)} | ${gb(r.ours?.baseline)} | ${gb(r.ours?.load)} | ${gb(r.ours?.forward)} | ${ratio(r.ours)} | ${gb(r.torch?.baseline)} | ${gb(r.torch?.load)} | ${gb(r.torch?.forward)} | ${ratio(r.torch)} |`);
     }
-    lines.push('');
+    L.push('');
   }
-  return lines.join('\n') + '\n';
+  return L.join('\n') + '\n';
 }
 
 await main();

@@ -8,7 +8,11 @@ outputs (raw float32) and the timings (JSON).
   PYTHONPATH=/work/pydeps:bench/.pydeps:bench/.diffusers python3 bench/torch_reference.py \
       --model bench/models/PixArt-XL-2-1024-MS-random --inputs bench/models/inputs \
       --out bench/models/torch-out --runs 3 --threads 2 [--only dit32,dit64,t5,vae]
-  ... bench/torch_reference.py --rss transformer --model <folder>   (peak RSS of loading one component)
+  ... bench/torch_reference.py --rss transformer --model <folder> [--inputs <dir>]
+      (peak RSS of loading one component, and after one small forward when --inputs is given)
+
+Each case writes <out>/<case>.bin (the output, float32) and <out>/<case>.json (timings, versions);
+<out>/timings.json holds the cases of the last invocation.
 
 bench/cpu_vs_torch.ts calls it with the right paths; diffusers' source is expected at
 bench/.diffusers/diffusers (git archive of huggingface/diffusers src/diffusers, gitignored)
@@ -71,17 +75,33 @@ def main():
     from transformers import T5EncoderModel
 
     if args.rss:
+        # peak RSS after loading, then after one forward on a small input (which touches every weight)
         base = peak_rss_bytes()
+        inputs = load_inputs(args.inputs) if args.inputs else None
+        m, forward = None, None
         if args.rss == 'transformer':
-            m = PixArtTransformer2DModel.from_pretrained(os.path.join(args.model, 'transformer'))
+            m = PixArtTransformer2DModel.from_pretrained(os.path.join(args.model, 'transformer')).eval()
+            if inputs:
+                cond = {'resolution': None, 'aspect_ratio': None}
+                if m.use_additional_conditions:
+                    cond = {'resolution': torch.from_numpy(inputs['dit32_resolution']), 'aspect_ratio': torch.from_numpy(inputs['dit32_aspect_ratio'])}
+                forward = lambda: m(torch.from_numpy(inputs['dit32_latents']), encoder_hidden_states=torch.from_numpy(inputs['dit_text']),
+                                    timestep=torch.from_numpy(inputs['dit_timesteps']).long(), added_cond_kwargs=cond,
+                                    encoder_attention_mask=torch.from_numpy(inputs['dit_text_mask']), return_dict=False)[0]
         elif args.rss == 'vae':
-            m = AutoencoderKL.from_pretrained(os.path.join(args.model, 'vae'))
+            m = AutoencoderKL.from_pretrained(os.path.join(args.model, 'vae')).eval()
+            if inputs:
+                forward = lambda: m.decode(torch.from_numpy(inputs['vae_z32']), return_dict=False)[0]
         elif args.rss == 'text_encoder':
-            m = T5EncoderModel.from_pretrained(os.path.join(args.model, 'text_encoder'))
-        else:
-            m = None
+            m = T5EncoderModel.from_pretrained(os.path.join(args.model, 'text_encoder')).eval()
+            if inputs:
+                forward = lambda: m(input_ids=torch.from_numpy(inputs['t5_ids']).long(),
+                                    attention_mask=torch.from_numpy(inputs['t5_mask']).long()).last_hidden_state
+        loaded = peak_rss_bytes()
+        if forward is not None:
+            forward()
         params = 0 if m is None else sum(p.numel() for p in m.parameters())
-        print(json.dumps({'baseline_rss': base, 'max_rss': peak_rss_bytes(), 'parameters': params}))
+        print(json.dumps({'baseline_rss': base, 'load_rss': loaded, 'forward_rss': peak_rss_bytes() if forward else None, 'parameters': params}))
         return
 
     inputs = load_inputs(args.inputs)
@@ -100,6 +120,8 @@ def main():
         arr = out.detach().float().contiguous().numpy()
         arr.tofile(os.path.join(args.out, case + '.bin'))
         results['cases'][case] = {'times_ms': times, 'median_ms': statistics.median(times), 'shape': list(arr.shape), 'load_ms': load_ms}
+        with open(os.path.join(args.out, case + '.json'), 'w') as f:
+            json.dump({**results['cases'][case], 'versions': results['versions']}, f, indent=2)
         print(f'torch {case}: median {statistics.median(times):.0f} ms over {len(times)} runs {[round(t) for t in times]}', flush=True)
 
     if only & {'dit32', 'dit64'}:
