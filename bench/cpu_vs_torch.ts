@@ -18,7 +18,8 @@
  * /work/pydeps:bench/.pydeps:bench/.diffusers (see torch_reference.py). The table is printed and
  * written to bench/results/cpu-<date>.md.
  */
-import { spawnSync, execSync } from 'node:child_process';
+import { spawn, spawnSync, execSync, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -246,6 +247,103 @@ function readF32(path: string): Float32Array {
 const addonPath = join(ROOT, 'build', 'Release', 'pixart.node');
 
 // ---------------------------------------------------------------------------------------------
+// the two sides
+// ---------------------------------------------------------------------------------------------
+
+/** bench/torch_reference.py --serve: one command a line, one JSON line back. */
+class TorchServer {
+  private readonly proc: ChildProcess;
+  private readonly pending: ((line: string) => void)[] = [];
+  private exited = false;
+
+  private constructor(proc: ChildProcess) {
+    this.proc = proc;
+    const rl = createInterface({ input: proc.stdout! });
+    rl.on('line', (line) => {
+      if (!line.startsWith('{')) return; // anything else a library printed
+      this.pending.shift()?.(line);
+    });
+    proc.on('exit', (code) => {
+      this.exited = true;
+      for (const p of this.pending.splice(0)) p(JSON.stringify({ error: `torch_reference.py exited (${code})` }));
+    });
+  }
+
+  static start(python: string, args: string[]): TorchServer {
+    console.log(`torch: ${python} ${args.join(' ')}`);
+    return new TorchServer(spawn(python, args, { cwd: ROOT, env: pythonEnv(), stdio: ['pipe', 'pipe', 'inherit'] }));
+  }
+
+  async cmd(line: string): Promise<any> {
+    if (this.exited) throw new Error('torch_reference.py is not running');
+    const reply = new Promise<string>((resolve) => this.pending.push(resolve));
+    this.proc.stdin!.write(line + '\n');
+    const j = JSON.parse(await reply);
+    if (j.error) throw new Error(`torch: ${line}: ${j.error}`);
+    return j;
+  }
+
+  async close(): Promise<void> {
+    if (this.exited) return;
+    await this.cmd('quit');
+  }
+}
+
+type Model = { dispose(): void };
+
+/** Our side, in this process: one model loaded at a time (dit32/dit64 share it). */
+class Ours {
+  private loaded?: { component: string; model: Model; run: (c: string) => Promise<{ data: Float32Array }> };
+  lastOutput?: Float32Array;
+
+  constructor(private readonly modelDir: string, private readonly threads: number, private readonly inputs: Inputs) {}
+
+  static component(c: string): string {
+    return c.startsWith('dit') ? 'transformer' : c === 't5' ? 'text_encoder' : 'vae';
+  }
+
+  /** Returns the load time in ms (0 when already loaded). */
+  async load(c: string): Promise<number> {
+    const component = Ours.component(c);
+    if (this.loaded?.component === component) return 0;
+    this.unload();
+    const folder = join(this.modelDir, component);
+    const threads = this.threads, inputs = this.inputs;
+    const t0 = performance.now();
+    if (component === 'transformer') {
+      const { PixArtTransformer2DModel } = await import('../lib/models/PixArtTransformer2DModel.js');
+      const m = await PixArtTransformer2DModel.fromPretrained(folder, { threads });
+      this.loaded = { component, model: m, run: (x) => m.forward(ditArgs(inputs, x === 'dit32' ? 32 : 64, m.config.useAdditionalConditions)) };
+    } else if (component === 'text_encoder') {
+      const { T5EncoderModel } = await import('../lib/models/T5EncoderModel.js');
+      const m = await T5EncoderModel.fromPretrained(folder, { threads });
+      this.loaded = { component, model: m, run: () => m.encode(inputs.t5_ids as Int32Array, inputs.t5_mask as Int32Array, 2, TEXT_LEN) };
+    } else {
+      const { AutoencoderKL } = await import('../lib/models/AutoencoderKL.js');
+      const m = await AutoencoderKL.fromPretrained(folder, { threads });
+      this.loaded = { component, model: m, run: () => m.decode({ data: inputs.vae_z as Float32Array, shape: [1, 4, 64, 64] }) };
+    }
+    return performance.now() - t0;
+  }
+
+  async run(c: string): Promise<{ ms: number; cpuMs: number }> {
+    await this.load(c);
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const out = await this.loaded!.run(c);
+    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    this.lastOutput = out.data;
+    return { ms, cpuMs: (cpu.user + cpu.system) / 1000 };
+  }
+
+  unload(): void {
+    this.loaded?.model.dispose();
+    this.loaded = undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // peak RSS child (ours)
 // ---------------------------------------------------------------------------------------------
 
@@ -299,12 +397,14 @@ interface Row {
   torch?: number;
   oursTimes?: number[];
   torchTimes?: number[];
+  /** process CPU time of each timed run (all threads), ms */
+  oursCpu?: number[];
+  torchCpu?: number[];
   diff?: Compare;
   oursLoadMs?: number;
   torchLoadMs?: number;
-  /** 1-minute load average just before each side ran */
-  loadTorch?: number;
-  loadOurs?: number;
+  /** 1-minute load average before the case */
+  loadAvg?: number;
 }
 
 interface RssRow {
@@ -326,12 +426,13 @@ async function main(): Promise<void> {
   const { inputs } = makeInputs(inputsDir);
   const cases = ['dit32', 'dit64', 't5', 'vae'].filter((c) => args.only.has(c));
   const torchArgs = ['bench/torch_reference.py', '--model', relative(ROOT, model), '--inputs', relative(ROOT, inputsDir), '--out', relative(ROOT, torchOut), '--runs', String(args.runs), '--threads', String(args.threads)];
-  const torchCmd = `${args.python} ${torchArgs.join(' ')} --only <case>`;
+  const torchCmd = `${args.python} ${torchArgs.join(' ')} --serve`;
   const haveAddon = existsSync(addonPath);
   if (!haveAddon && !args.skipOurs) console.log(`note: ${relative(ROOT, addonPath)} is not built yet; timing the torch side only`);
 
-  // Per case: the torch side (a child process), then ours, back to back, so that both see
-  // about the same machine (it is shared); the two never run at the same time.
+  // Per case: both sides load, one warm-up run each, then `runs` runs alternating torch / ours
+  // (torch first on even runs, ours first on odd ones), so that both see about the same machine
+  // (it is shared). The two never run at the same time. torch runs in a server child process.
   const rows: Row[] = [];
   const what: Record<string, string> = {
     dit32: 'DiT forward, B=2 (CFG), latents 32x32 (256 px), 28 layers',
@@ -340,68 +441,55 @@ async function main(): Promise<void> {
     vae: 'VAE decode, latents 64x64 -> 512x512, B=1',
   };
   let torchVersions: Record<string, unknown> = {};
-  const oursModels: { dit?: import('../lib/models/PixArtTransformer2DModel.js').PixArtTransformer2DModel } = {};
+  const needTorch = !args.skipTorch && cases.some((c) => !(args.reuseTorch && existsSync(join(torchOut, `${c}.json`))));
+  const torch = needTorch ? TorchServer.start(args.python, [...torchArgs, '--serve']) : undefined;
+  if (torch) torchVersions = await torch.cmd('versions');
+  const ours = haveAddon && !args.skipOurs ? new Ours(model, args.threads, inputs) : undefined;
+  mkdirSync(torchOut, { recursive: true });
   for (const c of cases) {
-    const r: Row = { case: c, what: what[c] };
+    const r: Row = { case: c, what: what[c], torchTimes: [], torchCpu: [], oursTimes: [], oursCpu: [] };
     rows.push(r);
-    // torch
     const json = join(torchOut, `${c}.json`);
-    if (!args.skipTorch) {
-      if (!(args.reuseTorch && existsSync(json))) {
-        r.loadTorch = loadavg()[0];
-        const cmd = [...torchArgs, '--only', c];
-        console.log(`torch: ${args.python} ${cmd.join(' ')}`);
-        const p = spawnSync(args.python, cmd, { cwd: ROOT, env: pythonEnv(), stdio: 'inherit' });
-        if (p.status !== 0) throw new Error(`torch_reference.py failed (status ${p.status})`);
-      }
+    const useTorch = !args.skipTorch && !(args.reuseTorch && existsSync(json));
+    if (!args.skipTorch && !useTorch) {
       const t = JSON.parse(readFileSync(json, 'utf8'));
-      r.torch = t.median_ms;
-      r.torchTimes = t.times_ms;
-      r.torchLoadMs = t.load_ms;
+      Object.assign(r, { torchTimes: t.times_ms, torchCpu: t.cpu_ms, torchLoadMs: t.load_ms });
       torchVersions = t.versions ?? torchVersions;
     }
-    // ours
-    if (!haveAddon || args.skipOurs) continue;
-    r.loadOurs = loadavg()[0];
-    const threads = args.threads;
-    let result: { out: Float32Array; times: number[] };
-    if (c === 'dit32' || c === 'dit64') {
-      const { PixArtTransformer2DModel } = await import('../lib/models/PixArtTransformer2DModel.js');
-      const t0 = performance.now();
-      oursModels.dit ??= await PixArtTransformer2DModel.fromPretrained(join(model, 'transformer'), { threads });
-      r.oursLoadMs = performance.now() - t0;
-      const dit = oursModels.dit;
-      const a = ditArgs(inputs, c === 'dit32' ? 32 : 64, dit.config.useAdditionalConditions);
-      const { out, times } = await timed(() => dit.forward(a), args.runs);
-      result = { out: out.data, times };
-      if (!cases.slice(cases.indexOf(c) + 1).some((x) => x.startsWith('dit'))) {
-        dit.dispose();
-        oursModels.dit = undefined;
+    r.loadAvg = loadavg()[0];
+    if (useTorch) r.torchLoadMs = (await torch!.cmd(`load ${c}`)).load_ms;
+    if (ours) r.oursLoadMs = await ours.load(c);
+    const step = async (side: 'torch' | 'ours', record: boolean) => {
+      if (side === 'torch' && useTorch) {
+        const t = await torch!.cmd(`run ${c}`);
+        if (record) r.torchTimes!.push(t.ms), r.torchCpu!.push(t.cpu_ms);
+      } else if (side === 'ours' && ours) {
+        const t = await ours.run(c);
+        if (record) r.oursTimes!.push(t.ms), r.oursCpu!.push(t.cpuMs);
       }
-    } else if (c === 't5') {
-      const { T5EncoderModel } = await import('../lib/models/T5EncoderModel.js');
-      const t0 = performance.now();
-      const t5 = await T5EncoderModel.fromPretrained(join(model, 'text_encoder'), { threads });
-      r.oursLoadMs = performance.now() - t0;
-      const { out, times } = await timed(() => t5.encode(inputs.t5_ids as Int32Array, inputs.t5_mask as Int32Array, 2, TEXT_LEN), args.runs);
-      result = { out: out.data, times };
-      t5.dispose();
-    } else {
-      const { AutoencoderKL } = await import('../lib/models/AutoencoderKL.js');
-      const t0 = performance.now();
-      const vae = await AutoencoderKL.fromPretrained(join(model, 'vae'), { threads });
-      r.oursLoadMs = performance.now() - t0;
-      const { out, times } = await timed(() => vae.decode({ data: inputs.vae_z as Float32Array, shape: [1, 4, 64, 64] }), args.runs);
-      result = { out: out.data, times };
-      vae.dispose();
+    };
+    process.stdout.write(`${c}: warm-up`);
+    await step('torch', false);
+    await step('ours', false);
+    for (let i = 0; i < args.runs; i++) {
+      process.stdout.write(` ${i + 1}`);
+      for (const side of i % 2 === 0 ? (['torch', 'ours'] as const) : (['ours', 'torch'] as const)) await step(side, true);
     }
-    r.ours = median(result.times);
-    r.oursTimes = result.times;
+    process.stdout.write('\n');
+    if (useTorch) {
+      await torch!.cmd(`save ${c}`);
+      writeFileSync(json, JSON.stringify({ times_ms: r.torchTimes, cpu_ms: r.torchCpu, median_ms: median(r.torchTimes!), load_ms: r.torchLoadMs, versions: torchVersions }, null, 2));
+    }
+    if (r.torchTimes!.length) r.torch = median(r.torchTimes!);
+    if (r.oursTimes!.length) r.ours = median(r.oursTimes!);
     const ref = join(torchOut, `${c}.bin`);
-    if (existsSync(ref) && r.torch !== undefined) r.diff = compare(result.out, readF32(ref));
-    console.log(`ours  ${c}: median ${r.ours.toFixed(0)} ms over ${result.times.length} runs [${result.times.map((x) => x.toFixed(0)).join(', ')}]` +
+    if (ours && existsSync(ref) && r.torch !== undefined) r.diff = compare(ours.lastOutput!, readF32(ref));
+    const fmt = (xs?: number[]) => `[${(xs ?? []).map((x) => x.toFixed(0)).join(', ')}]`;
+    console.log(`  torch ${c}: median ${r.torch?.toFixed(0) ?? '-'} ms ${fmt(r.torchTimes)}; ours median ${r.ours?.toFixed(0) ?? '-'} ms ${fmt(r.oursTimes)}` +
       (r.diff ? `; max |ours - torch| ${r.diff.maxAbs.toExponential(2)} (max |torch| ${r.diff.maxRef.toFixed(3)})` : ''));
+    if (ours && !cases.slice(cases.indexOf(c) + 1).some((x) => Ours.component(x) === Ours.component(c))) ours.unload();
   }
+  if (torch) await torch.close();
 
   // --- (d) peak RSS of loading, fresh processes ---
   const rss: RssRow[] = [];
@@ -463,30 +551,34 @@ function renderReport(args: Args, rows: Row[], rss: RssRow[], torchVersions: any
   L.push('## Machine and versions', '');
   L.push(`- CPU: ${sh("lscpu | sed -n 's/^Model name: *//p'")}, ${sh("lscpu | sed -n 's/^CPU(s): *//p'")} cores (lscpu), flags: ${sh("grep -m1 -o -w -E 'avx512f|avx2|fma|f16c' /proc/cpuinfo | sort -u | tr '\\n' ' '")}`);
   L.push(`- memory: ${(totalmem() / 2 ** 30).toFixed(1)} GiB (free at end ${(freemem() / 2 ** 30).toFixed(1)} GiB)`);
-  L.push(`- load average (1/5/15 min) at start ${load0.map((x) => x.toFixed(2)).join(' ')}, at end ${load1.map((x) => x.toFixed(2)).join(' ')}; the machine is shared, so the 1-minute load just before each side ran is in the table (each side itself adds up to ~2)`);
+  L.push(`- load average (1/5/15 min) at start ${load0.map((x) => x.toFixed(2)).join(' ')}, at end ${load1.map((x) => x.toFixed(2)).join(' ')}; the machine is shared (see the load column)`);
   L.push(`- pixart-node ${pkg.version} at ${commit}${dirty}; Node ${process.version}; OpenBLAS ${sh("dpkg-query -W -f='${Version}' libopenblas0-pthread")}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? '(unset)'}`);
   const v = torchVersions ?? {};
   L.push(`- torch ${v.torch ?? '—'} (CPU capability ${v.cpu_capability ?? '—'}), diffusers ${v.diffusers ?? '—'}, transformers ${v.transformers ?? '—'}, numpy ${v.numpy ?? '—'}, Python ${v.python ?? '—'}`);
-  L.push(`- threads: ${args.threads} on both sides (ours: \`{ threads: ${args.threads} }\`; torch: \`torch.set_num_threads(${args.threads})\`); fp32; per case torch then ours, back to back; one warm-up run, then the median of ${args.runs}`);
+  L.push(`- threads: ${args.threads} on both sides (ours: \`{ threads: ${args.threads} }\`; torch: \`torch.set_num_threads(${args.threads})\`); fp32; per case both load, one warm-up run each, then ${args.runs} runs alternating torch / ours; medians`);
   L.push('');
   L.push('## Commands', '');
   L.push('```');
   L.push('npm run build');
   L.push(`npx tsx bench/cpu_vs_torch.ts ${process.argv.slice(2).join(' ')}`.trimEnd());
-  L.push(`# which runs the torch side, per case, as:\nPYTHONPATH=/work/pydeps:bench/.pydeps:bench/.diffusers ${torchCmd}`);
+  L.push(`# which runs the torch side as a server child process:\nPYTHONPATH=/work/pydeps:bench/.pydeps:bench/.diffusers ${torchCmd}`);
   L.push('```', '');
   L.push(`Weights: random, full-size PixArt-XL-2-1024-MS shapes (T5: ${T5_LAYERS} of 24 layers), written by \`lib/tools/randomModel.ts\` to \`${relative(ROOT, args.modelDir)}\`; both sides load the same folder and read the same input files. max abs diff: over all output elements, ours vs torch.`, '');
   L.push('## Latency (ms)', '');
-  L.push('| case | ours | torch | ours/torch | ≤ 1.25 | max abs diff | max abs torch | ours runs | torch runs | load avg before ours / torch |');
-  L.push('| --- | ---: | ---: | ---: | :---: | ---: | ---: | --- | --- | --- |');
+  L.push('| case | ours ms | torch ms | ours/torch | ≤ 1.25 | ours CPU s / torch CPU s | max abs diff | max abs torch | ours runs (ms) | torch runs (ms) | load avg |');
+  L.push('| --- | ---: | ---: | ---: | :---: | ---: | ---: | ---: | --- | --- | ---: |');
   for (const r of rows) {
     const ratio = r.ours !== undefined && r.torch !== undefined ? r.ours / r.torch : undefined;
+    const cpu = (xs?: number[]) => (xs && xs.length ? (median(xs) / 1000).toFixed(1) : '—');
+    const list = (xs?: number[]) => (xs && xs.length ? xs.map((x) => x.toFixed(0)).join(', ') : '—');
     L.push(
       `| ${r.what} | ${f0(r.ours)} | ${f0(r.torch)} | ${ratio === undefined ? '—' : ratio.toFixed(2)} | ${ratio === undefined ? '—' : ratio <= 1.25 ? 'yes' : 'no'} | ` +
-        `${r.diff ? r.diff.maxAbs.toExponential(2) : '—'} | ${r.diff ? r.diff.maxRef.toFixed(3) : '—'} | ${r.oursTimes?.map((x) => x.toFixed(0)).join(', ') ?? '—'} | ` +
-        `${r.torchTimes?.map((x: number) => x.toFixed(0)).join(', ') ?? '—'} | ${r.loadOurs?.toFixed(2) ?? '—'} / ${r.loadTorch?.toFixed(2) ?? '(reused)'} |`,
+        `${cpu(r.oursCpu)} / ${cpu(r.torchCpu)} | ${r.diff ? r.diff.maxAbs.toExponential(2) : '—'} | ${r.diff ? r.diff.maxRef.toFixed(3) : '—'} | ` +
+        `${list(r.oursTimes)} | ${list(r.torchTimes)} | ${r.loadAvg?.toFixed(2) ?? '—'} |`,
     );
   }
+  L.push('');
+  L.push(`ours/torch is the ratio of the medians. CPU s: median process CPU time (user + system, all threads) of one run; well under ${args.threads} × the wall time means the process waited (for the cores, or in serial parts). load avg: the 1-minute load average before the case (the benchmark itself adds up to 2).`);
   L.push('');
   const loads = rows.filter((r) => r.oursLoadMs !== undefined && r.case !== 'dit64');
   if (loads.length) {

@@ -2,21 +2,29 @@
 """PyTorch CPU side of bench/cpu_vs_torch.ts (a benchmark, never run in CI).
 
 Runs diffusers' PixArtTransformer2DModel / AutoencoderKL and transformers' T5EncoderModel on
-the same random-weight folder and the same input files as the pixart-node side, writes the
-outputs (raw float32) and the timings (JSON).
+the same random-weight folder and the same input files as the pixart-node side.
+
+Batch mode (standalone): times the cases, writes <out>/<case>.bin (the output, float32),
+<out>/<case>.json (timings, versions) and <out>/timings.json:
 
   PYTHONPATH=/work/pydeps:bench/.pydeps:bench/.diffusers python3 bench/torch_reference.py \
       --model bench/models/PixArt-XL-2-1024-MS-random --inputs bench/models/inputs \
       --out bench/models/torch-out --runs 3 --threads 2 [--only dit32,dit64,t5,vae]
-  ... bench/torch_reference.py --rss transformer --model <folder> [--inputs <dir>]
-      (peak RSS of loading one component, and after one small forward when --inputs is given)
 
-Each case writes <out>/<case>.bin (the output, float32) and <out>/<case>.json (timings, versions);
-<out>/timings.json holds the cases of the last invocation.
+Serve mode (what cpu_vs_torch.ts uses, so that it can alternate torch and ours run by run on a
+shared machine): --serve, then one command a line on stdin, one JSON line back on stdout:
+  load <case>   -> {"load_ms"}             (keeps one model loaded; dit32/dit64 share it)
+  run <case>    -> {"ms", "cpu_ms"}        (one forward; cpu_ms = process CPU time, all threads)
+  save <case>   -> {"path"}                (the last output of <case> to <out>/<case>.bin)
+  versions      -> {...}
+  quit
 
-bench/cpu_vs_torch.ts calls it with the right paths; diffusers' source is expected at
-bench/.diffusers/diffusers (git archive of huggingface/diffusers src/diffusers, gitignored)
-and Pillow, accelerate and psutil at bench/.pydeps (pip install --target bench/.pydeps --no-deps
+RSS mode: --rss transformer|text_encoder|vae [--inputs <dir>]: peak RSS before loading, after
+loading, and after one small forward (which touches every weight).
+
+diffusers' source is expected at bench/.diffusers/diffusers (gitignored; from a diffusers
+checkout: git archive HEAD src/diffusers | tar -x --strip-components=1 -C bench/.diffusers) and
+Pillow, accelerate and psutil at bench/.pydeps (pip install --target bench/.pydeps --no-deps
 pillow accelerate psutil; accelerate makes from_pretrained load without a second copy).
 """
 import argparse
@@ -28,6 +36,8 @@ import sys
 import time
 
 import numpy as np
+
+CASES = ('dit32', 'dit64', 't5', 'vae')
 
 
 def peak_rss_bytes():
@@ -44,15 +54,103 @@ def load_inputs(folder):
     return out
 
 
-def timed(fn, runs):
-    fn()  # warm-up
-    times = []
-    out = None
-    for _ in range(runs):
+class Bench:
+    def __init__(self, model_dir, inputs, threads):
+        import torch
+        torch.set_num_threads(threads)
+        torch.set_grad_enabled(False)
+        import diffusers
+        import transformers
+        self.torch = torch
+        self.model_dir = model_dir
+        self.inputs = inputs
+        self.loaded = None  # (component, module)
+        self.outputs = {}
+        self.versions = {
+            'torch': torch.__version__, 'diffusers': diffusers.__version__, 'transformers': transformers.__version__,
+            'numpy': np.__version__, 'python': sys.version.split()[0], 'threads': torch.get_num_threads(),
+            'cpu_capability': torch.backends.cpu.get_cpu_capability(),
+        }
+
+    @staticmethod
+    def component(case):
+        return {'dit32': 'transformer', 'dit64': 'transformer', 't5': 'text_encoder', 'vae': 'vae'}[case]
+
+    def load_component(self, component):
+        """Loads (or keeps) the one model; returns the load time in ms (0 if it was loaded)."""
+        if self.loaded and self.loaded[0] == component:
+            return 0.0
+        self.loaded = None
+        from diffusers import AutoencoderKL, PixArtTransformer2DModel
+        from transformers import T5EncoderModel
+        cls = {'transformer': PixArtTransformer2DModel, 'text_encoder': T5EncoderModel, 'vae': AutoencoderKL}[component]
         t0 = time.perf_counter()
+        m = cls.from_pretrained(os.path.join(self.model_dir, component)).eval()
+        self.loaded = (component, m)
+        return (time.perf_counter() - t0) * 1000
+
+    def forward_fn(self, case, vae_input='vae_z'):
+        torch, x = self.torch, self.inputs
+        self.load_component(self.component(case))
+        m = self.loaded[1]
+        t = lambda name: torch.from_numpy(x[name])
+        if case in ('dit32', 'dit64'):
+            cond = {'resolution': None, 'aspect_ratio': None}
+            if m.use_additional_conditions:
+                cond = {'resolution': t(case + '_resolution'), 'aspect_ratio': t(case + '_aspect_ratio')}
+            lat, text, mask, ts = t(case + '_latents'), t('dit_text'), t('dit_text_mask'), t('dit_timesteps').long()
+            return lambda: m(lat, encoder_hidden_states=text, timestep=ts, added_cond_kwargs=cond,
+                             encoder_attention_mask=mask, return_dict=False)[0]
+        if case == 't5':
+            ids, mask = t('t5_ids').long(), t('t5_mask').long()
+            return lambda: m(input_ids=ids, attention_mask=mask).last_hidden_state
+        z = t(vae_input)
+        return lambda: m.decode(z, return_dict=False)[0]
+
+    def run(self, case):
+        fn = self.forward_fn(case)
+        c0, t0 = time.process_time(), time.perf_counter()
         out = fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return out, times
+        ms, cpu_ms = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
+        self.outputs[case] = out
+        return ms, cpu_ms
+
+    def save(self, case, folder):
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, case + '.bin')
+        arr = self.outputs[case].detach().float().contiguous().numpy()
+        arr.tofile(path)
+        return path, list(arr.shape)
+
+
+def serve(b, out_dir):
+    def reply(obj):
+        sys.stdout.write(json.dumps(obj) + '\n')
+        sys.stdout.flush()
+
+    for line in sys.stdin:
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            cmd, arg = parts[0], (parts[1] if len(parts) > 1 else None)
+            if cmd == 'quit':
+                reply({'bye': True})
+                return
+            if cmd == 'versions':
+                reply(b.versions)
+            elif cmd == 'load' and arg in CASES:
+                reply({'load_ms': b.load_component(b.component(arg))})
+            elif cmd == 'run' and arg in CASES:
+                ms, cpu_ms = b.run(arg)
+                reply({'ms': ms, 'cpu_ms': cpu_ms})
+            elif cmd == 'save' and arg in CASES:
+                path, shape = b.save(arg, out_dir)
+                reply({'path': path, 'shape': shape})
+            else:
+                reply({'error': 'unknown command: ' + line.strip()})
+        except Exception as e:  # keep serving; the caller decides
+            reply({'error': f'{type(e).__name__}: {e}'})
 
 
 def main():
@@ -62,109 +160,44 @@ def main():
     ap.add_argument('--out')
     ap.add_argument('--runs', type=int, default=3)
     ap.add_argument('--threads', type=int, default=2)
-    ap.add_argument('--only', default='dit32,dit64,t5,vae')
-    ap.add_argument('--rss', choices=['none', 'transformer', 'text_encoder', 'vae'], default=None)
+    ap.add_argument('--only', default=','.join(CASES))
+    ap.add_argument('--serve', action='store_true')
+    ap.add_argument('--rss', choices=['transformer', 'text_encoder', 'vae'], default=None)
     args = ap.parse_args()
 
-    import torch
-    torch.set_num_threads(args.threads)
-    torch.set_grad_enabled(False)
-    import diffusers
-    import transformers
-    from diffusers import AutoencoderKL, PixArtTransformer2DModel
-    from transformers import T5EncoderModel
-
     if args.rss:
-        # peak RSS after loading, then after one forward on a small input (which touches every weight)
-        base = peak_rss_bytes()
         inputs = load_inputs(args.inputs) if args.inputs else None
-        m, forward = None, None
-        if args.rss == 'transformer':
-            m = PixArtTransformer2DModel.from_pretrained(os.path.join(args.model, 'transformer')).eval()
-            if inputs:
-                cond = {'resolution': None, 'aspect_ratio': None}
-                if m.use_additional_conditions:
-                    cond = {'resolution': torch.from_numpy(inputs['dit32_resolution']), 'aspect_ratio': torch.from_numpy(inputs['dit32_aspect_ratio'])}
-                forward = lambda: m(torch.from_numpy(inputs['dit32_latents']), encoder_hidden_states=torch.from_numpy(inputs['dit_text']),
-                                    timestep=torch.from_numpy(inputs['dit_timesteps']).long(), added_cond_kwargs=cond,
-                                    encoder_attention_mask=torch.from_numpy(inputs['dit_text_mask']), return_dict=False)[0]
-        elif args.rss == 'vae':
-            m = AutoencoderKL.from_pretrained(os.path.join(args.model, 'vae')).eval()
-            if inputs:
-                forward = lambda: m.decode(torch.from_numpy(inputs['vae_z32']), return_dict=False)[0]
-        elif args.rss == 'text_encoder':
-            m = T5EncoderModel.from_pretrained(os.path.join(args.model, 'text_encoder')).eval()
-            if inputs:
-                forward = lambda: m(input_ids=torch.from_numpy(inputs['t5_ids']).long(),
-                                    attention_mask=torch.from_numpy(inputs['t5_mask']).long()).last_hidden_state
+        b = Bench(args.model, inputs, args.threads)
+        base = peak_rss_bytes()
+        b.load_component(args.rss)
         loaded = peak_rss_bytes()
-        if forward is not None:
-            forward()
-        params = 0 if m is None else sum(p.numel() for p in m.parameters())
-        print(json.dumps({'baseline_rss': base, 'load_rss': loaded, 'forward_rss': peak_rss_bytes() if forward else None, 'parameters': params}))
+        forward_rss = None
+        if inputs is not None:
+            case = {'transformer': 'dit32', 'text_encoder': 't5', 'vae': 'vae'}[args.rss]
+            b.forward_fn(case, vae_input='vae_z32')()
+            forward_rss = peak_rss_bytes()
+        params = sum(p.numel() for p in b.loaded[1].parameters())
+        print(json.dumps({'baseline_rss': base, 'load_rss': loaded, 'forward_rss': forward_rss, 'parameters': params}))
         return
 
-    inputs = load_inputs(args.inputs)
+    b = Bench(args.model, load_inputs(args.inputs), args.threads)
+    if args.serve:
+        serve(b, args.out)
+        return
+
     os.makedirs(args.out, exist_ok=True)
-    only = set(args.only.split(','))
-    results = {
-        'versions': {
-            'torch': torch.__version__, 'diffusers': diffusers.__version__, 'transformers': transformers.__version__,
-            'numpy': np.__version__, 'python': sys.version.split()[0], 'threads': torch.get_num_threads(),
-            'cpu_capability': torch.backends.cpu.get_cpu_capability(),
-        },
-        'cases': {},
-    }
-
-    def record(case, out, times, load_ms):
-        arr = out.detach().float().contiguous().numpy()
-        arr.tofile(os.path.join(args.out, case + '.bin'))
-        results['cases'][case] = {'times_ms': times, 'median_ms': statistics.median(times), 'shape': list(arr.shape), 'load_ms': load_ms}
+    results = {'versions': b.versions, 'cases': {}}
+    for case in [c for c in CASES if c in args.only.split(',')]:
+        load_ms = b.load_component(b.component(case))
+        b.run(case)  # warm-up
+        runs = [b.run(case) for _ in range(args.runs)]
+        times = [r[0] for r in runs]
+        _, shape = b.save(case, args.out)
+        results['cases'][case] = {'times_ms': times, 'cpu_ms': [r[1] for r in runs], 'median_ms': statistics.median(times),
+                                  'shape': shape, 'load_ms': load_ms}
         with open(os.path.join(args.out, case + '.json'), 'w') as f:
-            json.dump({**results['cases'][case], 'versions': results['versions']}, f, indent=2)
+            json.dump({**results['cases'][case], 'versions': b.versions}, f, indent=2)
         print(f'torch {case}: median {statistics.median(times):.0f} ms over {len(times)} runs {[round(t) for t in times]}', flush=True)
-
-    if only & {'dit32', 'dit64'}:
-        t0 = time.perf_counter()
-        dit = PixArtTransformer2DModel.from_pretrained(os.path.join(args.model, 'transformer')).eval()
-        load_ms = (time.perf_counter() - t0) * 1000
-        text = torch.from_numpy(inputs['dit_text'])
-        mask = torch.from_numpy(inputs['dit_text_mask'])
-        timesteps = torch.from_numpy(inputs['dit_timesteps']).long()
-        for case in ('dit32', 'dit64'):
-            if case not in only:
-                continue
-            lat = torch.from_numpy(inputs[case + '_latents'])
-            cond = {'resolution': None, 'aspect_ratio': None}
-            if dit.use_additional_conditions:
-                cond = {'resolution': torch.from_numpy(inputs[case + '_resolution']),
-                        'aspect_ratio': torch.from_numpy(inputs[case + '_aspect_ratio'])}
-            fn = lambda: dit(lat, encoder_hidden_states=text, timestep=timesteps, added_cond_kwargs=cond,
-                             encoder_attention_mask=mask, return_dict=False)[0]
-            out, times = timed(fn, args.runs)
-            record(case, out, times, load_ms)
-        del dit
-
-    if 't5' in only:
-        t0 = time.perf_counter()
-        t5 = T5EncoderModel.from_pretrained(os.path.join(args.model, 'text_encoder')).eval()
-        load_ms = (time.perf_counter() - t0) * 1000
-        ids = torch.from_numpy(inputs['t5_ids']).long()
-        mask = torch.from_numpy(inputs['t5_mask']).long()
-        out, times = timed(lambda: t5(input_ids=ids, attention_mask=mask).last_hidden_state, args.runs)
-        results['attn_implementation_t5'] = getattr(t5.config, '_attn_implementation', None)
-        record('t5', out, times, load_ms)
-        del t5
-
-    if 'vae' in only:
-        t0 = time.perf_counter()
-        vae = AutoencoderKL.from_pretrained(os.path.join(args.model, 'vae')).eval()
-        load_ms = (time.perf_counter() - t0) * 1000
-        z = torch.from_numpy(inputs['vae_z'])
-        out, times = timed(lambda: vae.decode(z, return_dict=False)[0], args.runs)
-        record('vae', out, times, load_ms)
-        del vae
-
     with open(os.path.join(args.out, 'timings.json'), 'w') as f:
         json.dump(results, f, indent=2)
 
