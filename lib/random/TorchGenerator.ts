@@ -18,6 +18,7 @@
  *   float32 ulp or two on a few percent of elements.
  */
 import { PixArtError } from '../errors.js';
+import { fmaf } from '../util/float32.js';
 
 const N = 624;
 const M = 397;
@@ -89,24 +90,6 @@ const fr = Math.fround;
 const f32Scratch = new Float32Array(1);
 const u32Scratch = new Uint32Array(f32Scratch.buffer);
 
-/**
- * fma(a, b, c) for float32 a, b, c, rounded once to float32. a*b is exact in double; the sum
- * is rounded to double first, which can only mislead the final rounding when it lands exactly
- * on a float32 midpoint, so that case is resolved from the exact rounding error of the sum.
- */
-function fmaf(a: number, b: number, c: number): number {
-  const p = a * b;
-  const s = p + c;
-  const r = fr(s);
-  if (r === s) return r;
-  const bv = s - p;
-  const err = (p - (s - bv)) + (c - bv);
-  if (err === 0) return r;
-  const d = s - r;
-  const other = r + 2 * d;
-  if (fr(other) !== other) return r; // s was not a midpoint: r is correctly rounded
-  return (err > 0) === (d > 0) ? other : r;
-}
 
 // Constants of avx_mathfun.h (Cephes single precision), as float32.
 const SQRTHF = fr(0.707106781186547524);

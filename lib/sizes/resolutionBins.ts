@@ -4,6 +4,7 @@
  * (bilinear F.interpolate with align_corners=False and no antialias, then a center crop).
  */
 import { PixArtError } from '../errors.js';
+import { fmaf } from '../util/float32.js';
 import {
   ASPECT_RATIO_1024_BIN,
   ASPECT_RATIO_256_BIN,
@@ -91,23 +92,6 @@ function linearTaps(inSize: number, outSize: number): LinearTaps {
   return { i0, i1, w0, w1 };
 }
 
-/**
- * fma(a, b, c) on float32 values with a single rounding to float32 (a*b is exact in double; the
- * double sum can only mislead the final rounding when it lands exactly on a float32 midpoint).
- */
-function fmaf(a: number, b: number, c: number): number {
-  const p = a * b;
-  const s = p + c;
-  const r = fr(s);
-  if (r === s) return r;
-  const bv = s - p;
-  const err = (p - (s - bv)) + (c - bv);
-  if (err === 0) return r;
-  const d = s - r;
-  const other = r + 2 * d;
-  if (fr(other) !== other) return r;
-  return (err > 0) === (d > 0) ? other : r;
-}
 
 /**
  * F.interpolate(x, size=(outH, outW), mode='bilinear', align_corners=False) on NCHW float32.

@@ -188,30 +188,27 @@ Tensor CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, 
   return out;
 }
 
-Tensor CpuBackend::add(const Tensor& a, const Tensor& b) {
-  check_broadcast(a, b, "add");
+// y = op(a, b) with b broadcast over a's leading dims.
+template <class Op>
+Tensor broadcast_binary(ThreadPool& pool, const Tensor& a, const Tensor& b, const char* name, Op op) {
+  check_broadcast(a, b, name);
   Tensor y = alloc(a.shape);
   const int64_t n = a.numel(), nb = std::max<int64_t>(b.numel(), 1);
   const float *ap = a.f32(), *bp = b.f32();
   float* yp = y.f32();
-  pool_->parallel_for(n / nb, std::max<int64_t>(1, 16384 / nb), [&](int64_t r0, int64_t r1) {
+  pool.parallel_for(n / nb, std::max<int64_t>(1, 16384 / nb), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++)
-      for (int64_t j = 0; j < nb; j++) yp[r * nb + j] = ap[r * nb + j] + bp[j];
+      for (int64_t j = 0; j < nb; j++) yp[r * nb + j] = op(ap[r * nb + j], bp[j]);
   });
   return y;
 }
 
+Tensor CpuBackend::add(const Tensor& a, const Tensor& b) {
+  return broadcast_binary(*pool_, a, b, "add", [](float x, float y) { return x + y; });
+}
+
 Tensor CpuBackend::mul(const Tensor& a, const Tensor& b) {
-  check_broadcast(a, b, "mul");
-  Tensor y = alloc(a.shape);
-  const int64_t n = a.numel(), nb = std::max<int64_t>(b.numel(), 1);
-  const float *ap = a.f32(), *bp = b.f32();
-  float* yp = y.f32();
-  pool_->parallel_for(n / nb, std::max<int64_t>(1, 16384 / nb), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; r++)
-      for (int64_t j = 0; j < nb; j++) yp[r * nb + j] = ap[r * nb + j] * bp[j];
-  });
-  return y;
+  return broadcast_binary(*pool_, a, b, "mul", [](float x, float y) { return x * y; });
 }
 
 Tensor CpuBackend::scale(const Tensor& a, float s) {
