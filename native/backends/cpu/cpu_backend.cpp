@@ -400,6 +400,14 @@ Tensor CpuBackend::conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, 
                 continue;
               }
               const float* src = xb + (c * H + iy) * W;
+              if (stride == 1) {
+                // ix = ox + kx - pl: zero the columns that fall in the padding, copy the rest at once
+                const int64_t lo = std::clamp<int64_t>(pl - kx, 0, Wo), hi = std::clamp<int64_t>(W + pl - kx, lo, Wo);
+                std::fill(d, d + lo, 0.f);
+                std::memcpy(d + lo, src + lo + kx - pl, (hi - lo) * sizeof(float));
+                std::fill(d + hi, d + Wo, 0.f);
+                continue;
+              }
               for (int64_t ox = 0; ox < Wo; ox++) {
                 const int64_t ix = ox * stride + kx - pl;
                 d[ox] = (ix >= 0 && ix < W) ? src[ix] : 0.f;
