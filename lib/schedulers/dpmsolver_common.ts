@@ -99,3 +99,34 @@ export function dpmFirstOrder(
     [sdeNoiseScale(sigmaT, h), noise!],
   );
 }
+
+/**
+ * The second-order DPM-Solver update over the interval `iv`, from `sample` with the base model
+ * output `m` and the first difference `d1` (midpoint or heun). Multistep uses the newest output
+ * over one interval; singlestep the older one over two.
+ */
+export function dpmSecondOrder(
+  algo: DpmAlgorithm, heun: boolean, iv: Interval, sample: Float32Array, m: Float32Array, d1: Float32Array,
+  noise: Float32Array | null,
+): Float32Array {
+  const { alphaT, sigmaT, alphaS, sigmaS, h } = iv;
+  if (algo === 'dpmsolver++') {
+    const c = f32(alphaT * f32(expF32(-h) - 1));
+    const c1 = heun ? -f32(alphaT * f32(f32(f32(expF32(-h) - 1) / h) + 1)) : f32(0.5 * c);
+    return lincomb([f32(sigmaT / sigmaS), sample], [-c, m], [-c1, d1]);
+  }
+  if (algo === 'dpmsolver') {
+    const c = f32(sigmaT * f32(expF32(h) - 1));
+    const c1 = heun ? f32(sigmaT * f32(f32(f32(expF32(h) - 1) / h) - 1)) : f32(0.5 * c);
+    return lincomb([f32(alphaT / alphaS), sample], [-c, m], [-c1, d1]);
+  }
+  if (algo === 'sde-dpmsolver++') {
+    const e2 = expF32(f32(-2 * h));
+    const c = f32(alphaT * f32(1 - e2));
+    const c1 = heun ? f32(alphaT * f32(f32(f32(1 - e2) / f32(-2 * h)) + 1)) : f32(0.5 * c);
+    return lincomb([f32(f32(sigmaT / sigmaS) * expF32(-h)), sample], [c, m], [c1, d1], [sdePlusNoiseScale(sigmaT, h), noise!]);
+  }
+  const c = f32(sigmaT * f32(expF32(h) - 1));
+  const c1 = heun ? f32(2 * f32(sigmaT * f32(f32(f32(expF32(h) - 1) / h) - 1))) : c;
+  return lincomb([f32(alphaT / alphaS), sample], [-f32(2 * c), m], [-c1, d1], [sdeNoiseScale(sigmaT, h), noise!]);
+}

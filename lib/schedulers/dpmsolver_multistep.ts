@@ -12,7 +12,7 @@ import {
   resolveConfig, SPACINGS, unsupported, VARIANCE_TYPE, type ConfigSpec,
 } from './config.js';
 import {
-  dpmConvertModelOutput, dpmFirstOrder, interval, scaledDiff, sdeNoiseScale, sdePlusNoiseScale,
+  dpmConvertModelOutput, dpmFirstOrder, dpmSecondOrder, interval, scaledDiff, sdePlusNoiseScale,
   type DpmAlgorithm,
 } from './dpmsolver_common.js';
 import { expF32, f32 } from './npmath.js';
@@ -152,34 +152,11 @@ export class DPMSolverMultistepScheduler extends SchedulerBase {
 
   /** multistep_dpm_solver_second_order_update. */
   private secondOrder(idx: number, sample: Float32Array, noise: Float32Array | null): Float32Array {
-    const algo = this.cfg.algorithm_type as DpmAlgorithm;
-    const heun = this.cfg.solver_type === 'heun';
     const iv = interval(this.sigmas[idx + 1], this.sigmas[idx]);
     const h0 = interval(this.sigmas[idx], this.sigmas[idx - 1]).h;
-    const { alphaT, sigmaT, alphaS, sigmaS, h } = iv;
     const m0 = this.modelOutputs.at(-1)!;
-    const m1 = this.modelOutputs.at(-2)!;
-    const r0 = f32(h0 / h);
-    const d1 = scaledDiff(f32(1 / r0), m0, m1);
-    if (algo === 'dpmsolver++') {
-      const c = f32(alphaT * f32(expF32(-h) - 1));
-      const c1 = heun ? -f32(alphaT * f32(f32(f32(expF32(-h) - 1) / h) + 1)) : f32(0.5 * c);
-      return lincomb([f32(sigmaT / sigmaS), sample], [-c, m0], [-c1, d1]);
-    }
-    if (algo === 'dpmsolver') {
-      const c = f32(sigmaT * f32(expF32(h) - 1));
-      const c1 = heun ? f32(sigmaT * f32(f32(f32(expF32(h) - 1) / h) - 1)) : f32(0.5 * c);
-      return lincomb([f32(alphaT / alphaS), sample], [-c, m0], [-c1, d1]);
-    }
-    if (algo === 'sde-dpmsolver++') {
-      const e2 = expF32(f32(-2 * h));
-      const c = f32(alphaT * f32(1 - e2));
-      const c1 = heun ? f32(alphaT * f32(f32(f32(1 - e2) / f32(-2 * h)) + 1)) : f32(0.5 * c);
-      return lincomb([f32(f32(sigmaT / sigmaS) * expF32(-h)), sample], [c, m0], [c1, d1], [sdePlusNoiseScale(sigmaT, h), noise!]);
-    }
-    const c = f32(sigmaT * f32(expF32(h) - 1));
-    const c1 = heun ? f32(2 * f32(sigmaT * f32(f32(f32(expF32(h) - 1) / h) - 1))) : c;
-    return lincomb([f32(alphaT / alphaS), sample], [-f32(2 * c), m0], [-c1, d1], [sdeNoiseScale(sigmaT, h), noise!]);
+    const d1 = scaledDiff(f32(1 / f32(h0 / iv.h)), m0, this.modelOutputs.at(-2)!);
+    return dpmSecondOrder(this.cfg.algorithm_type as DpmAlgorithm, this.cfg.solver_type === 'heun', iv, sample, m0, d1, noise);
   }
 
   /** multistep_dpm_solver_third_order_update. */

@@ -12,7 +12,7 @@ import {
   VARIANCE_TYPE, type ConfigSpec,
 } from './config.js';
 import {
-  dpmConvertModelOutput, dpmFirstOrder, interval, scaledDiff, sdePlusNoiseScale, type DpmAlgorithm,
+  dpmConvertModelOutput, dpmFirstOrder, dpmSecondOrder, interval, scaledDiff, sdePlusNoiseScale, type DpmAlgorithm,
 } from './dpmsolver_common.js';
 import { expF32, f32 } from './npmath.js';
 import { lincomb } from './ops.js';
@@ -152,28 +152,11 @@ export class DPMSolverSinglestepScheduler extends SchedulerBase {
 
   /** singlestep_dpm_solver_second_order_update: from sigmas[idx-1] to sigmas[idx+1]. */
   private secondOrder(idx: number, x: Float32Array, noise: Float32Array | null): Float32Array {
-    const algo = this.cfg.algorithm_type as DpmAlgorithm;
-    const heun = this.cfg.solver_type === 'heun';
-    const { alphaT, sigmaT, alphaS: alphaS1, sigmaS: sigmaS1, h } = interval(this.sigmas[idx + 1], this.sigmas[idx - 1]);
+    const iv = interval(this.sigmas[idx + 1], this.sigmas[idx - 1]);
     const h0 = interval(this.sigmas[idx], this.sigmas[idx - 1]).h;
-    const m0 = this.modelOutputs.at(-1)!;
     const m1 = this.modelOutputs.at(-2)!;
-    const r0 = f32(h0 / h);
-    const d1 = scaledDiff(f32(1 / r0), m0, m1);
-    if (algo === 'dpmsolver++') {
-      const c = f32(alphaT * f32(expF32(-h) - 1));
-      const c1 = heun ? -f32(alphaT * f32(f32(f32(expF32(-h) - 1) / h) + 1)) : f32(0.5 * c);
-      return lincomb([f32(sigmaT / sigmaS1), x], [-c, m1], [-c1, d1]);
-    }
-    if (algo === 'dpmsolver') {
-      const c = f32(sigmaT * f32(expF32(h) - 1));
-      const c1 = heun ? f32(sigmaT * f32(f32(f32(expF32(h) - 1) / h) - 1)) : f32(0.5 * c);
-      return lincomb([f32(alphaT / alphaS1), x], [-c, m1], [-c1, d1]);
-    }
-    const e2 = expF32(f32(-2 * h));
-    const c = f32(alphaT * f32(1 - e2));
-    const c1 = heun ? f32(alphaT * f32(f32(f32(1 - e2) / f32(-2 * h)) + 1)) : f32(0.5 * c);
-    return lincomb([f32(f32(sigmaT / sigmaS1) * expF32(-h)), x], [c, m1], [c1, d1], [sdePlusNoiseScale(sigmaT, h), noise!]);
+    const d1 = scaledDiff(f32(1 / f32(h0 / iv.h)), this.modelOutputs.at(-1)!, m1);
+    return dpmSecondOrder(this.cfg.algorithm_type as DpmAlgorithm, this.cfg.solver_type === 'heun', iv, x, m1, d1, noise);
   }
 
   /** singlestep_dpm_solver_third_order_update: from sigmas[idx-2] to sigmas[idx+1]. */
