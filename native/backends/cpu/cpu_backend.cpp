@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "../../core/op_checks.h"
 #include "../../core/status.h"
 #include "simd_math.h"
 
@@ -33,23 +34,14 @@ struct MappedStorage final : Storage {
   std::shared_ptr<MappedFile> keep;
 };
 
-void check(bool ok, const std::string& what) {
-  if (!ok) fail(StatusCode::kInvalidArgument, "cpu backend: " + what);
-}
+const OpChecks kChecks("cpu");
 
 Tensor alloc(const Shape& shape) {
-  for (int64_t d : shape) check(d >= 0, "negative dimension in " + shape_str(shape));
+  kChecks.shape(shape);
   Tensor t;
   t.shape = shape;
   t.storage = std::make_shared<HostStorage>(static_cast<size_t>(numel(shape)) * sizeof(float));
   return t;
-}
-
-// b broadcasts over a's leading dims: b's shape must equal a's trailing dims.
-void check_broadcast(const Tensor& a, const Tensor& b, const char* op) {
-  bool ok = b.rank() <= a.rank();
-  for (int i = 1; ok && i <= b.rank(); i++) ok = b.shape[b.rank() - i] == a.shape[a.rank() - i];
-  check(ok, std::string(op) + ": cannot broadcast " + shape_str(b.shape) + " onto " + shape_str(a.shape));
 }
 
 // RAII: run OpenBLAS single-threaded while our own pool parallelises around it.
@@ -104,15 +96,9 @@ void CpuBackend::apply_activation(float* data, int64_t n, Activation act) {
 
 Tensor CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act,
                           const Tensor* residual) {
-  check(w.rank() == 2 && x.rank() >= 1, "linear: weight must be [N, K]");
-  const int64_t K = x.dim(-1), N = w.dim(0);
-  check(w.dim(1) == K, "linear: x " + shape_str(x.shape) + " does not match weight " + shape_str(w.shape));
-  check(!bias || bias->numel() == N, "linear: bias size");
-  Shape out_shape = x.shape;
-  out_shape.back() = N;
-  check(!residual || residual->shape == out_shape, "linear: residual shape");
-  const int64_t M = x.numel() / std::max<int64_t>(K, 1);
-  Tensor y = alloc(out_shape);
+  const LinearDims d = kChecks.linear(x, w, bias, residual);
+  const int64_t M = d.M, N = d.N, K = d.K;
+  Tensor y = alloc(d.out);
   if (M == 0 || N == 0) return y;
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.f, x.f32(), (int)K, w.f32(),
               (int)K, 0.f, y.f32(), (int)N);
@@ -137,13 +123,8 @@ Tensor CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, 
 
 Tensor CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale,
                              const Tensor* pos_bias, const Tensor* key_bias) {
-  check(q.rank() == 3 && k.rank() == 3 && v.rank() == 3, "attention: q, k, v must be [B, L, H*D]");
-  const int64_t B = q.dim(0), Lq = q.dim(1), HD = q.dim(2), Lk = k.dim(1);
-  check(heads > 0 && HD % heads == 0, "attention: width not divisible by heads");
-  check(k.dim(0) == B && v.dim(0) == B && k.dim(2) == HD && v.shape == k.shape, "attention: k/v shapes");
-  check(!pos_bias || pos_bias->shape == Shape{heads, Lq, Lk}, "attention: pos_bias must be [H, Lq, Lk]");
-  check(!key_bias || key_bias->shape == Shape{B, Lk}, "attention: key_bias must be [B, Lk]");
-  const int64_t D = HD / heads;
+  const AttentionDims dims = kChecks.attention(q, k, v, heads, pos_bias, key_bias);
+  const int64_t B = dims.B, Lq = dims.Lq, HD = dims.HD, Lk = dims.Lk, D = dims.D;
   Tensor out = alloc({B, Lq, HD});
   if (Lq == 0) return out;
   // Blocks of query rows keep the score tile in cache and give the pool enough work items.
@@ -191,7 +172,7 @@ Tensor CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, 
 // y = op(a, b) with b broadcast over a's leading dims.
 template <class Op>
 Tensor broadcast_binary(ThreadPool& pool, const Tensor& a, const Tensor& b, const char* name, Op op) {
-  check_broadcast(a, b, name);
+  kChecks.broadcast(a, b, name);
   Tensor y = alloc(a.shape);
   const int64_t n = a.numel(), nb = std::max<int64_t>(b.numel(), 1);
   const float *ap = a.f32(), *bp = b.f32();
@@ -233,7 +214,7 @@ Tensor CpuBackend::activation(const Tensor& x, Activation act) {
 }
 
 Tensor CpuBackend::gated_gelu(const Tensor& gate, const Tensor& up) {
-  check(gate.shape == up.shape, "gated_gelu: shapes differ");
+  kChecks.gated_gelu(gate, up);
   Tensor y = activation(gate, Activation::kGeluTanh);
   float* yp = y.f32();
   const float* up_p = up.f32();
@@ -244,8 +225,7 @@ Tensor CpuBackend::gated_gelu(const Tensor& gate, const Tensor& up) {
 }
 
 Tensor CpuBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps) {
-  const int64_t D = x.dim(-1), rows = x.numel() / std::max<int64_t>(D, 1);
-  check(weight.numel() == D, "rms_norm: weight size");
+  const int64_t D = kChecks.rms_norm(x, weight), rows = x.numel() / std::max<int64_t>(D, 1);
   Tensor y = alloc(x.shape);
   const float *xp = x.f32(), *wp = weight.f32();
   float* yp = y.f32();
@@ -263,9 +243,7 @@ Tensor CpuBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps) {
 }
 
 Tensor CpuBackend::layer_norm(const Tensor& x, const Tensor* weight, const Tensor* bias, float eps) {
-  const int64_t D = x.dim(-1), rows = x.numel() / std::max<int64_t>(D, 1);
-  check(!weight || weight->numel() == D, "layer_norm: weight size");
-  check(!bias || bias->numel() == D, "layer_norm: bias size");
+  const int64_t D = kChecks.layer_norm(x, weight, bias), rows = x.numel() / std::max<int64_t>(D, 1);
   Tensor y = alloc(x.shape);
   const float* xp = x.f32();
   float* yp = y.f32();
@@ -292,8 +270,7 @@ Tensor CpuBackend::layer_norm(const Tensor& x, const Tensor* weight, const Tenso
 }
 
 Tensor CpuBackend::modulate(const Tensor& x, const Tensor& mod, int shift_idx, int scale_idx) {
-  check(x.rank() == 3 && mod.rank() == 3 && mod.dim(0) == x.dim(0) && mod.dim(2) == x.dim(2), "modulate: shapes");
-  check(shift_idx >= 0 && shift_idx < mod.dim(1) && scale_idx >= 0 && scale_idx < mod.dim(1), "modulate: index");
+  kChecks.modulate(x, mod, shift_idx, scale_idx);
   const int64_t B = x.dim(0), N = x.dim(1), D = x.dim(2), M = mod.dim(1);
   Tensor y = alloc(x.shape);
   const float *xp = x.f32(), *mp = mod.f32();
@@ -310,9 +287,7 @@ Tensor CpuBackend::modulate(const Tensor& x, const Tensor& mod, int shift_idx, i
 }
 
 Tensor CpuBackend::gated_residual(const Tensor& x, const Tensor& y, const Tensor& mod, int gate_idx) {
-  check(x.shape == y.shape && x.rank() == 3, "gated_residual: shapes");
-  check(mod.rank() == 3 && mod.dim(0) == x.dim(0) && mod.dim(2) == x.dim(2) && gate_idx >= 0 && gate_idx < mod.dim(1),
-        "gated_residual: mod shape");
+  kChecks.gated_residual(x, y, mod, gate_idx);
   const int64_t B = x.dim(0), N = x.dim(1), D = x.dim(2), M = mod.dim(1);
   Tensor out = alloc(x.shape);
   const float *xp = x.f32(), *yp = y.f32(), *mp = mod.f32();
@@ -328,10 +303,8 @@ Tensor CpuBackend::gated_residual(const Tensor& x, const Tensor& y, const Tensor
 
 Tensor CpuBackend::group_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, int groups, float eps,
                               bool silu) {
-  check(x.rank() == 4, "group_norm: x must be [B, C, H, W]");
+  kChecks.group_norm(x, weight, bias, groups);
   const int64_t B = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
-  check(groups > 0 && C % groups == 0, "group_norm: channels not divisible by groups");
-  check(weight.numel() == C && bias.numel() == C, "group_norm: affine size");
   const int64_t cg = C / groups;
   Tensor y = alloc(x.shape);
   const float *xp = x.f32(), *wp = weight.f32(), *bp = bias.f32();
@@ -363,14 +336,8 @@ Tensor CpuBackend::group_norm(const Tensor& x, const Tensor& weight, const Tenso
 
 Tensor CpuBackend::conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, int stride, int pt, int pl, int pb,
                           int pr) {
-  check(x.rank() == 4 && w.rank() == 4, "conv2d: x must be [B,C,H,W], w [O,C,kh,kw]");
-  const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
-  const int64_t O = w.dim(0), kh = w.dim(2), kw = w.dim(3);
-  check(w.dim(1) == C, "conv2d: x has " + std::to_string(C) + " channels, weight expects " + std::to_string(w.dim(1)));
-  check(stride >= 1 && pt >= 0 && pl >= 0 && pb >= 0 && pr >= 0, "conv2d: stride/padding");
-  check(!bias || bias->numel() == O, "conv2d: bias size");
-  const int64_t Ho = (H + pt + pb - kh) / stride + 1, Wo = (W + pl + pr - kw) / stride + 1;
-  check(Ho > 0 && Wo > 0, "conv2d: input smaller than kernel");
+  const Conv2dDims d = kChecks.conv2d(x, w, bias, stride, pt, pl, pb, pr);
+  const int64_t B = d.B, C = d.C, H = d.H, W = d.W, O = d.O, kh = d.kh, kw = d.kw, Ho = d.Ho, Wo = d.Wo;
   Tensor y = alloc({B, O, Ho, Wo});
   const int64_t CKK = C * kh * kw, HWo = Ho * Wo;
   const float* wp = w.f32();
@@ -431,7 +398,7 @@ Tensor CpuBackend::conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, 
 }
 
 Tensor CpuBackend::upsample_nearest2x(const Tensor& x) {
-  check(x.rank() == 4, "upsample: x must be [B,C,H,W]");
+  kChecks.image(x, "upsample");
   const int64_t BC = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3);
   Tensor y = alloc({x.dim(0), x.dim(1), 2 * H, 2 * W});
   const float* xp = x.f32();
@@ -448,7 +415,7 @@ Tensor CpuBackend::upsample_nearest2x(const Tensor& x) {
 }
 
 Tensor CpuBackend::nchw_to_nlc(const Tensor& x) {
-  check(x.rank() == 4, "nchw_to_nlc: x must be [B,C,H,W]");
+  kChecks.image(x, "nchw_to_nlc");
   const int64_t B = x.dim(0), C = x.dim(1), L = x.dim(2) * x.dim(3);
   Tensor y = alloc({B, L, C});
   const float* xp = x.f32();
@@ -463,7 +430,7 @@ Tensor CpuBackend::nchw_to_nlc(const Tensor& x) {
 }
 
 Tensor CpuBackend::nlc_to_nchw(const Tensor& x, int64_t h, int64_t w) {
-  check(x.rank() == 3 && x.dim(1) == h * w, "nlc_to_nchw: x must be [B, h*w, C]");
+  kChecks.nlc_to_nchw(x, h, w);
   const int64_t B = x.dim(0), L = x.dim(1), C = x.dim(2);
   Tensor y = alloc({B, C, h, w});
   const float* xp = x.f32();
@@ -478,7 +445,7 @@ Tensor CpuBackend::nlc_to_nchw(const Tensor& x, int64_t h, int64_t w) {
 }
 
 Tensor CpuBackend::patchify(const Tensor& x, int p) {
-  check(x.rank() == 4 && p > 0 && x.dim(2) % p == 0 && x.dim(3) % p == 0, "patchify: H and W must be multiples of the patch size");
+  kChecks.patchify(x, p);
   const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), h = H / p, w = W / p;
   const int64_t F = C * p * p;
   Tensor y = alloc({B, h * w, F});
@@ -497,7 +464,7 @@ Tensor CpuBackend::patchify(const Tensor& x, int p) {
 }
 
 Tensor CpuBackend::unpatchify(const Tensor& x, int64_t h, int64_t w, int p, int c) {
-  check(x.rank() == 3 && x.dim(1) == h * w && x.dim(2) == int64_t(p) * p * c, "unpatchify: x must be [B, h*w, p*p*C]");
+  kChecks.unpatchify(x, h, w, p, c);
   const int64_t B = x.dim(0), H = h * p, W = w * p;
   Tensor y = alloc({B, c, H, W});
   const float* xp = x.f32();
@@ -515,7 +482,7 @@ Tensor CpuBackend::unpatchify(const Tensor& x, int64_t h, int64_t w, int p, int 
 }
 
 Tensor CpuBackend::slice_channels(const Tensor& x, int64_t start, int64_t count) {
-  check(x.rank() == 4 && start >= 0 && count >= 0 && start + count <= x.dim(1), "slice_channels: range");
+  kChecks.slice_channels(x, start, count);
   const int64_t B = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
   Tensor y = alloc({B, count, x.dim(2), x.dim(3)});
   for (int64_t b = 0; b < B; b++)
@@ -524,12 +491,8 @@ Tensor CpuBackend::slice_channels(const Tensor& x, int64_t start, int64_t count)
 }
 
 Tensor CpuBackend::embedding(const Tensor& table, const int32_t* ids, int64_t n) {
-  check(table.rank() == 2, "embedding: table must be [V, D]");
-  const int64_t V = table.dim(0), D = table.dim(1);
-  for (int64_t i = 0; i < n; i++) {
-    if (ids[i] < 0 || ids[i] >= V)
-      fail(StatusCode::kInvalidArgument, "token id " + std::to_string(ids[i]) + " is outside the vocabulary (size " + std::to_string(V) + ")");
-  }
+  kChecks.embedding(table, ids, n);
+  const int64_t D = table.dim(1);
   Tensor y = alloc({n, D});
   for (int64_t i = 0; i < n; i++) std::memcpy(y.f32() + i * D, table.f32() + int64_t(ids[i]) * D, D * sizeof(float));
   return y;

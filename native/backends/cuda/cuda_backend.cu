@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../../core/op_checks.h"
 #include "attention.cuh"
 #include "conv2d.cuh"
 #include "convert.cuh"
@@ -29,15 +30,8 @@ struct DeviceStorage final : Storage {
   ~DeviceStorage() override { pool->release(data, granted, exact); }
 };
 
-void check(bool ok, const std::string& what) {
-  if (!ok) fail(StatusCode::kInvalidArgument, "cuda backend: " + what);
-}
-
-void check_broadcast(const Tensor& a, const Tensor& b, const char* op) {
-  bool ok = b.rank() <= a.rank();
-  for (int i = 1; ok && i <= b.rank(); i++) ok = b.shape[b.rank() - i] == a.shape[a.rank() - i];
-  check(ok, std::string(op) + ": cannot broadcast " + shape_str(b.shape) + " onto " + shape_str(a.shape));
-}
+// The same argument checks (and messages) as every other backend.
+const OpChecks kChecks("cuda");
 
 Act to_act(Activation a) {
   switch (a) {
@@ -147,7 +141,7 @@ void CudaBackend::enter() const {
 }
 
 Tensor CudaBackend::alloc(const Shape& shape, bool exact) {
-  for (int64_t d : shape) check(d >= 0, "negative dimension in " + shape_str(shape));
+  kChecks.shape(shape);
   auto s = std::make_shared<DeviceStorage>();
   s->pool = impl_->pool;
   s->owner = impl_.get();
@@ -249,14 +243,9 @@ Tensor CudaBackend::load_weight(const WeightView& w) {
 Tensor CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act,
                            const Tensor* residual) {
   enter();
-  check(w.rank() == 2 && x.rank() >= 1, "linear: weight must be [N, K]");
-  const int64_t K = x.dim(-1), N = w.dim(0);
-  check(w.dim(1) == K, "linear: x " + shape_str(x.shape) + " does not match weight " + shape_str(w.shape));
-  check(!bias || bias->numel() == N, "linear: bias size");
-  Shape out_shape = x.shape;
-  out_shape.back() = N;
-  check(!residual || residual->shape == out_shape, "linear: residual shape");
-  const int64_t M = x.numel() / std::max<int64_t>(K, 1);
+  const LinearDims d = kChecks.linear(x, w, bias, residual);
+  const int64_t M = d.M, N = d.N, K = d.K;
+  const Shape& out_shape = d.out;
   const void* xp = dev(x, "linear", "x");
   const void* wp = dev(w, "linear", "weight");
   const void* bp = bias ? dev(*bias, "linear", "bias") : nullptr;
@@ -297,12 +286,8 @@ Tensor CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias,
 Tensor CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale,
                               const Tensor* pos_bias, const Tensor* key_bias) {
   enter();
-  check(q.rank() == 3 && k.rank() == 3 && v.rank() == 3, "attention: q, k, v must be [B, L, H*D]");
-  const int64_t B = q.dim(0), Lq = q.dim(1), HD = q.dim(2), Lk = k.dim(1);
-  check(heads > 0 && HD % heads == 0, "attention: width not divisible by heads");
-  check(k.dim(0) == B && v.dim(0) == B && k.dim(2) == HD && v.shape == k.shape, "attention: k/v shapes");
-  check(!pos_bias || pos_bias->shape == Shape{heads, Lq, Lk}, "attention: pos_bias must be [H, Lq, Lk]");
-  check(!key_bias || key_bias->shape == Shape{B, Lk}, "attention: key_bias must be [B, Lk]");
+  const AttentionDims dims = kChecks.attention(q, k, v, heads, pos_bias, key_bias);
+  const int64_t B = dims.B, Lq = dims.Lq, HD = dims.HD, Lk = dims.Lk;
   AttentionArgs a;
   a.q = dev(q, "attention", "q");
   a.k = dev(k, "attention", "k");
@@ -325,7 +310,7 @@ Tensor CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v,
 
 Tensor CudaBackend::add(const Tensor& a, const Tensor& b) {
   enter();
-  check_broadcast(a, b, "add");
+  kChecks.broadcast(a, b, "add");
   const void* ap = dev(a, "add", "a");
   const void* bp = dev(b, "add", "b");
   Tensor y = alloc(a.shape);
@@ -335,7 +320,7 @@ Tensor CudaBackend::add(const Tensor& a, const Tensor& b) {
 
 Tensor CudaBackend::mul(const Tensor& a, const Tensor& b) {
   enter();
-  check_broadcast(a, b, "mul");
+  kChecks.broadcast(a, b, "mul");
   const void* ap = dev(a, "mul", "a");
   const void* bp = dev(b, "mul", "b");
   Tensor y = alloc(a.shape);
@@ -361,7 +346,7 @@ Tensor CudaBackend::activation(const Tensor& x, Activation act) {
 
 Tensor CudaBackend::gated_gelu(const Tensor& gate, const Tensor& up) {
   enter();
-  check(gate.shape == up.shape, "gated_gelu: shapes differ");
+  kChecks.gated_gelu(gate, up);
   const void* gp = dev(gate, "gated_gelu", "gate");
   const void* up_p = dev(up, "gated_gelu", "up");
   Tensor y = alloc(gate.shape);
@@ -373,9 +358,7 @@ Tensor CudaBackend::gated_gelu(const Tensor& gate, const Tensor& up) {
 
 Tensor CudaBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps) {
   enter();
-  check(x.rank() >= 1, "rms_norm: x must have a last dim");
-  const int64_t D = x.dim(-1), rows = x.numel() / std::max<int64_t>(D, 1);
-  check(weight.numel() == D, "rms_norm: weight size");
+  const int64_t D = kChecks.rms_norm(x, weight), rows = x.numel() / std::max<int64_t>(D, 1);
   const void* xp = dev(x, "rms_norm", "x");
   const void* wp = dev(weight, "rms_norm", "weight");
   Tensor y = alloc(x.shape);
@@ -385,10 +368,7 @@ Tensor CudaBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps) {
 
 Tensor CudaBackend::layer_norm(const Tensor& x, const Tensor* weight, const Tensor* bias, float eps) {
   enter();
-  check(x.rank() >= 1, "layer_norm: x must have a last dim");
-  const int64_t D = x.dim(-1), rows = x.numel() / std::max<int64_t>(D, 1);
-  check(!weight || weight->numel() == D, "layer_norm: weight size");
-  check(!bias || bias->numel() == D, "layer_norm: bias size");
+  const int64_t D = kChecks.layer_norm(x, weight, bias), rows = x.numel() / std::max<int64_t>(D, 1);
   const void* xp = dev(x, "layer_norm", "x");
   const void* wp = weight ? dev(*weight, "layer_norm", "weight") : nullptr;
   const void* bp = bias ? dev(*bias, "layer_norm", "bias") : nullptr;
@@ -399,8 +379,7 @@ Tensor CudaBackend::layer_norm(const Tensor& x, const Tensor* weight, const Tens
 
 Tensor CudaBackend::modulate(const Tensor& x, const Tensor& mod, int shift_idx, int scale_idx) {
   enter();
-  check(x.rank() == 3 && mod.rank() == 3 && mod.dim(0) == x.dim(0) && mod.dim(2) == x.dim(2), "modulate: shapes");
-  check(shift_idx >= 0 && shift_idx < mod.dim(1) && scale_idx >= 0 && scale_idx < mod.dim(1), "modulate: index");
+  kChecks.modulate(x, mod, shift_idx, scale_idx);
   const void* xp = dev(x, "modulate", "x");
   const void* mp = dev(mod, "modulate", "mod");
   Tensor y = alloc(x.shape);
@@ -411,9 +390,7 @@ Tensor CudaBackend::modulate(const Tensor& x, const Tensor& mod, int shift_idx, 
 
 Tensor CudaBackend::gated_residual(const Tensor& x, const Tensor& y, const Tensor& mod, int gate_idx) {
   enter();
-  check(x.shape == y.shape && x.rank() == 3, "gated_residual: shapes");
-  check(mod.rank() == 3 && mod.dim(0) == x.dim(0) && mod.dim(2) == x.dim(2) && gate_idx >= 0 && gate_idx < mod.dim(1),
-        "gated_residual: mod shape");
+  kChecks.gated_residual(x, y, mod, gate_idx);
   const void* xp = dev(x, "gated_residual", "x");
   const void* yp = dev(y, "gated_residual", "y");
   const void* mp = dev(mod, "gated_residual", "mod");
@@ -426,11 +403,9 @@ Tensor CudaBackend::gated_residual(const Tensor& x, const Tensor& y, const Tenso
 Tensor CudaBackend::group_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, int groups, float eps,
                                bool silu) {
   enter();
-  check(x.rank() == 4, "group_norm: x must be [B, C, H, W]");
+  kChecks.group_norm(x, weight, bias, groups);
   const int64_t B = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
-  check(groups > 0 && C % groups == 0, "group_norm: channels not divisible by groups");
-  check(weight.numel() == C && bias.numel() == C, "group_norm: affine size");
-  check(B * groups <= 65535, "group_norm: more than 65535 (batch, group) pairs");
+  kChecks.check(B * groups <= 65535, "group_norm: more than 65535 (batch, group) pairs");
   const void* xp = dev(x, "group_norm", "x");
   const void* wp = dev(weight, "group_norm", "weight");
   const void* bp = dev(bias, "group_norm", "bias");
@@ -444,14 +419,8 @@ Tensor CudaBackend::group_norm(const Tensor& x, const Tensor& weight, const Tens
 Tensor CudaBackend::conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, int stride, int pt, int pl, int pb,
                            int pr) {
   enter();
-  check(x.rank() == 4 && w.rank() == 4, "conv2d: x must be [B,C,H,W], w [O,C,kh,kw]");
-  const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
-  const int64_t O = w.dim(0), kh = w.dim(2), kw = w.dim(3);
-  check(w.dim(1) == C, "conv2d: x has " + std::to_string(C) + " channels, weight expects " + std::to_string(w.dim(1)));
-  check(stride >= 1 && pt >= 0 && pl >= 0 && pb >= 0 && pr >= 0, "conv2d: stride/padding");
-  check(!bias || bias->numel() == O, "conv2d: bias size");
-  const int64_t Ho = (H + pt + pb - kh) / stride + 1, Wo = (W + pl + pr - kw) / stride + 1;
-  check(Ho > 0 && Wo > 0, "conv2d: input smaller than kernel");
+  const Conv2dDims d = kChecks.conv2d(x, w, bias, stride, pt, pl, pb, pr);
+  const int64_t B = d.B, C = d.C, H = d.H, W = d.W, O = d.O, kh = d.kh, kw = d.kw, Ho = d.Ho, Wo = d.Wo;
   ConvArgs a;
   a.x = dev(x, "conv2d", "x");
   a.w = dev(w, "conv2d", "weight");
@@ -476,7 +445,7 @@ Tensor CudaBackend::conv2d(const Tensor& x, const Tensor& w, const Tensor* bias,
 
 Tensor CudaBackend::upsample_nearest2x(const Tensor& x) {
   enter();
-  check(x.rank() == 4, "upsample: x must be [B,C,H,W]");
+  kChecks.image(x, "upsample");
   const void* xp = dev(x, "upsample_nearest2x", "x");
   Tensor y = alloc({x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)});
   launch_upsample_nearest2x(impl_->dt, xp, y.raw(), x.dim(0) * x.dim(1), x.dim(2), x.dim(3), impl_->stream);
@@ -485,7 +454,7 @@ Tensor CudaBackend::upsample_nearest2x(const Tensor& x) {
 
 Tensor CudaBackend::nchw_to_nlc(const Tensor& x) {
   enter();
-  check(x.rank() == 4, "nchw_to_nlc: x must be [B,C,H,W]");
+  kChecks.image(x, "nchw_to_nlc");
   const int64_t B = x.dim(0), C = x.dim(1), L = x.dim(2) * x.dim(3);
   const void* xp = dev(x, "nchw_to_nlc", "x");
   Tensor y = alloc({B, L, C});
@@ -495,7 +464,7 @@ Tensor CudaBackend::nchw_to_nlc(const Tensor& x) {
 
 Tensor CudaBackend::nlc_to_nchw(const Tensor& x, int64_t h, int64_t w) {
   enter();
-  check(x.rank() == 3 && x.dim(1) == h * w, "nlc_to_nchw: x must be [B, h*w, C]");
+  kChecks.nlc_to_nchw(x, h, w);
   const int64_t B = x.dim(0), L = x.dim(1), C = x.dim(2);
   const void* xp = dev(x, "nlc_to_nchw", "x");
   Tensor y = alloc({B, C, h, w});
@@ -505,8 +474,7 @@ Tensor CudaBackend::nlc_to_nchw(const Tensor& x, int64_t h, int64_t w) {
 
 Tensor CudaBackend::patchify(const Tensor& x, int p) {
   enter();
-  check(x.rank() == 4 && p > 0 && x.dim(2) % p == 0 && x.dim(3) % p == 0,
-        "patchify: H and W must be multiples of the patch size");
+  kChecks.patchify(x, p);
   const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
   const void* xp = dev(x, "patchify", "x");
   Tensor y = alloc({B, (H / p) * (W / p), C * p * p});
@@ -516,8 +484,7 @@ Tensor CudaBackend::patchify(const Tensor& x, int p) {
 
 Tensor CudaBackend::unpatchify(const Tensor& x, int64_t h, int64_t w, int p, int c) {
   enter();
-  check(x.rank() == 3 && x.dim(1) == h * w && x.dim(2) == int64_t(p) * p * c,
-        "unpatchify: x must be [B, h*w, p*p*C]");
+  kChecks.unpatchify(x, h, w, p, c);
   const void* xp = dev(x, "unpatchify", "x");
   Tensor y = alloc({x.dim(0), c, h * p, w * p});
   launch_unpatchify(impl_->dt, xp, y.raw(), x.dim(0), h, w, p, c, impl_->stream);
@@ -526,7 +493,7 @@ Tensor CudaBackend::unpatchify(const Tensor& x, int64_t h, int64_t w, int p, int
 
 Tensor CudaBackend::slice_channels(const Tensor& x, int64_t start, int64_t count) {
   enter();
-  check(x.rank() == 4 && start >= 0 && count >= 0 && start + count <= x.dim(1), "slice_channels: range");
+  kChecks.slice_channels(x, start, count);
   const int64_t B = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
   const char* xp = static_cast<const char*>(dev(x, "slice_channels", "x"));
   Tensor y = alloc({B, count, x.dim(2), x.dim(3)});
@@ -541,13 +508,8 @@ Tensor CudaBackend::slice_channels(const Tensor& x, int64_t start, int64_t count
 
 Tensor CudaBackend::embedding(const Tensor& table, const int32_t* ids, int64_t n) {
   enter();
-  check(table.rank() == 2, "embedding: table must be [V, D]");
-  const int64_t V = table.dim(0), D = table.dim(1);
-  for (int64_t i = 0; i < n; i++) {
-    if (ids[i] < 0 || ids[i] >= V)
-      fail(StatusCode::kInvalidArgument, "token id " + std::to_string(ids[i]) + " is outside the vocabulary (size " +
-                                             std::to_string(V) + ")");
-  }
+  kChecks.embedding(table, ids, n);
+  const int64_t D = table.dim(1);
   const void* tp = dev(table, "embedding", "table");
   Tensor y = alloc({n, D});
   if (n == 0 || D == 0) return y;
