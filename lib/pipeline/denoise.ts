@@ -138,6 +138,9 @@ export async function denoise(args: DenoiseArgs): Promise<HostTensor> {
   const plane = C * h * w;
   const outC = dit.outChannels;
   const dropVariance = Math.floor(outC / 2) === C;
+  if (!dropVariance && outC !== C) {
+    throw new PixArtError('ERR_PIXART_MODEL_LOAD', `transformer has ${outC} output channels for ${C} latent channels`);
+  }
 
   for (let i = 0; i < timesteps.length; i++) {
     throwIfAborted(options.signal);
@@ -169,8 +172,6 @@ export async function denoise(args: DenoiseArgs): Promise<HostTensor> {
     if (dropVariance) {
       eps = new Float32Array(B * plane);
       for (let b = 0; b < B; b++) eps.set(guided.subarray(b * outPlane, b * outPlane + plane), b * plane);
-    } else if (outC !== C) {
-      throw new PixArtError('ERR_PIXART_MODEL_LOAD', `transformer has ${outC} output channels for ${C} latent channels`);
     }
     x = scheduler.step(eps, t, x, { generator: stepNoise, eta, shape: [B, C, h, w] }).prevSample;
     if (i === timesteps.length - 1 || (i + 1 > warmup && (i + 1) % order === 0)) {
