@@ -67,5 +67,7 @@ int pixart_cuda_has_non_finite(pixart::Backend* backend, const pixart::Tensor* t
 int pixart_cuda_memory_stats(pixart::Backend* backend, PixartCudaMemoryStats* out);
 // Returns the pool's cached blocks to the device (waits for the stream). 0 on success, -1 on error.
 int pixart_cuda_empty_cache(pixart::Backend* backend, int* status_code, char* err, size_t err_len);
+// Waits for all work enqueued on the backend's stream. 0 on success, -1 on error (status/err set).
+int pixart_cuda_synchronize(pixart::Backend* backend, int* status_code, char* err, size_t err_len);
 }  // extern "C"
 #endif

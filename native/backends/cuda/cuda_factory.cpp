@@ -101,4 +101,16 @@ PIXART_EXPORT int pixart_cuda_empty_cache(pixart::Backend* backend, int* status_
              : -1;
 }
 
+PIXART_EXPORT int pixart_cuda_synchronize(pixart::Backend* backend, int* status_code, char* err, size_t err_len) {
+  return guard(
+             [&] {
+               auto* cb = as_cuda(backend);
+               if (!cb) pixart::fail(pixart::StatusCode::kInvalidArgument, "synchronize: not a CUDA backend");
+               cb->synchronize();
+             },
+             status_code, err, err_len)
+             ? 0
+             : -1;
+}
+
 }  // extern "C"

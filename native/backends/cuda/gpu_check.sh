@@ -20,9 +20,9 @@ case "$mode" in
   pack)
     cublas=${PIXART_CUBLAS_ROOT:-$PWD/.cache/nvidia/nvidia/cu13}
     mkdir -p "$build"
-    (cd "$build" && cmake .. -DPIXART_CUBLAS_ROOT="$cublas" >/dev/null && cmake --build . -j2 --target pixart_cuda_tests)
+    (cd "$build" && cmake .. -DPIXART_CUBLAS_ROOT="$cublas" >/dev/null && cmake --build . -j2 --target pixart_cuda_tests pixart_cuda_bench)
     rm -rf .gpu-check && mkdir -p .gpu-check/bin
-    cp "$build/pixart_cuda_tests" "$build/libpixart_cuda.so" .gpu-check/bin/
+    cp "$build/pixart_cuda_tests" "$build/pixart_cuda_bench" "$build/libpixart_cuda.so" .gpu-check/bin/
     strip --strip-unneeded .gpu-check/bin/*
     tar -C .gpu-check -cJf .gpu-check/pixart_cuda.tar.xz bin && rm -rf .gpu-check/bin
     grep -qx '/.gpu-check/' .git/info/exclude 2>/dev/null || echo '/.gpu-check/' >> .git/info/exclude

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The whole GPU session in one command, for the device tool (a GPU machine with PyTorch and
+# CUDA 13, no node, no internet). Prepare here first:
+#
+#   native/backends/cuda/gpu_check.sh pack     # test + bench binaries and libpixart_cuda.so -> .gpu-check/
+#   tar -C bench/.diffusers -cJf .gpu-check/diffusers.tar.xz --exclude=__pycache__ diffusers
+#
+# then: run(command="bash bench/gpu/run.sh", carry=[".gpu-check"], timeout_s=...).
+# Steps (each with its own time limit, each logged under $OUT even if a later one fails):
+#   1. diffusers: a random full-size PixArt-XL-2-1024-MS transformer saved as a diffusers folder,
+#      inputs, fp32 reference outputs, fp16 SDPA timings (bench/gpu/dit_reference.py)
+#   2. the CUDA conformance tests (ops and tiny fixture models vs the CPU backend)
+#   3. pixart_cuda_bench on the same weights: micro (ops), bench (forward, 20-step loop), check
+#      (CPU fp32 vs diffusers fp32; CUDA f16/bf16/f32 vs CPU fp32)
+# PIXART_GPU_STEPS=1,2,3 picks steps; PIXART_GPU_SECTIONS picks pixart_cuda_bench's sections.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${OUT:-/tmp/pixart-gpu-out}
+mkdir -p "$out"
+steps=${PIXART_GPU_STEPS:-1,2,3}
+work=/tmp/pixart-gpu-work
+mkdir -p "$work/site" "$work/bin"
+t_start=$(date +%s)
+stamp() { echo "== $(($(date +%s) - t_start)) s: $*"; }
+
+stamp "machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1 | tee "$out/gpu.txt"
+echo "nproc $(nproc); python $(python3 --version 2>&1); node: $(command -v node || echo none)" | tee -a "$out/gpu.txt"
+
+tar -C "$work" -xJf .gpu-check/pixart_cuda.tar.xz && tar -C "$work/site" -xJf .gpu-check/diffusers.tar.xz || { echo "unpack failed"; exit 1; }
+lt=$(python3 -c 'import nvidia.cu13, os; print(os.path.join(nvidia.cu13.__path__[0], "lib"))' 2>/dev/null || true)
+[ -e "$lt/libcublasLt.so.13" ] || lt=$(dirname "$(find /opt /usr /root /home -name 'libcublasLt.so.13*' 2>/dev/null | head -1)")
+echo "cuBLASLt from: $lt"
+export LD_LIBRARY_PATH="$work/bin:$lt:${LD_LIBRARY_PATH:-}" PIXART_SOURCE_DIR="$PWD" PYTHONUNBUFFERED=1
+
+model_cfg=test/fixtures/configs/PixArt-XL-2-1024-MS
+status=0
+if [[ ,$steps, == *,1,* ]]; then
+  stamp "1. diffusers reference and timings"
+  PYTHONPATH="$work/site${PYTHONPATH:+:$PYTHONPATH}" timeout "${PIXART_GPU_T1:-200}" python3 bench/gpu/dit_reference.py \
+    --config $model_cfg/transformer/config.json --scheduler $model_cfg/scheduler/scheduler_config.json \
+    --work "$work" --sections "${PIXART_GPU_PY_SECTIONS:-save,ref,bench,micro}" \
+    > "$out/diffusers.jsonl" 2> "$out/diffusers.err" || { status=1; echo "step 1 failed:"; tail -20 "$out/diffusers.err"; }
+  cat "$out/diffusers.jsonl"
+fi
+if [[ ,$steps, == *,2,* ]]; then
+  stamp "2. CUDA conformance tests"
+  timeout "${PIXART_GPU_T2:-200}" "$work/bin/pixart_cuda_tests" -s --duration=true > "$out/cuda_tests.log" 2>&1 || status=1
+  grep -E "ERROR|FAILED|rel |test cases|Status|no CUDA|pool:" "$out/cuda_tests.log" | grep -vE "^\s*$" | tail -n 120
+fi
+if [[ ,$steps, == *,3,* ]]; then
+  stamp "3. pixart_cuda_bench"
+  : > "$out/ours.jsonl"
+  for sec in $(echo "${PIXART_GPU_SECTIONS:-micro,bench,check}" | tr , ' '); do  # one process each: a fault stays in its section
+    timeout "${PIXART_GPU_T3:-240}" "$work/bin/pixart_cuda_bench" --model "$work/transformer" --inputs "$work/inputs" \
+      --threads "$(nproc)" --sections "$sec" >> "$out/ours.jsonl" 2>> "$out/ours.err" || { status=1; echo "section $sec: exit $?"; }
+  done
+  cat "$out/ours.jsonl"
+  tail -5 "$out/ours.err"
+fi
+stamp "done, status $status"
+exit $status

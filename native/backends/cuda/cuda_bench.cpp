@@ -1,0 +1,359 @@
+// pixart_cuda_bench: full-size checks and timings of the CUDA backend on a GPU machine (a tool,
+// not a test; bench/gpu/run.sh drives it). Never run in CI.
+//
+//   pixart_cuda_bench --model <transformer folder> --inputs <dir> [--threads N] [--sections check,bench,micro]
+//
+// <dir> holds what bench/gpu/dit_reference.py wrote: inputs (float32 .bin files) and diffusers'
+// fp32 outputs on the same random weights. Sections:
+//   check  the CPU backend (fp32) against diffusers' fp32 output, then the CUDA backend in f16,
+//          bf16 and f32 (TF32 off) against the CPU backend: cosine and max|a-b|/max|ref|, at
+//          1024x1024 and at a non-square bin (768x1344)
+//   bench  f16 DiT forward at 1024x1024, batch 2 (CFG) and batch 8, and a 20-step CFG loop the
+//          way the pipeline drives it (latents up, noise prediction down, host guidance/update)
+//   micro  the forward's ops one by one at the batch-2 1024x1024 shapes, with FLOP rates
+// One JSON object per line on stdout (key "section"); a failed section prints {"error": ...}
+// and the others still run.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cuda/cuda_abi.h"
+#include "core/status.h"
+#include "models/pixart_dit/pixart_dit.h"
+
+using namespace pixart;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+struct Args {
+  std::string model, inputs, sections = "check,bench,micro";
+  int threads = 0;
+};
+
+std::vector<float> read_f32(const std::string& path, size_t n) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail(StatusCode::kModelLoad, "cannot open " + path);
+  std::vector<float> v(n);
+  f.read(reinterpret_cast<char*>(v.data()), std::streamsize(n * sizeof(float)));
+  if (size_t(f.gcount()) != n * sizeof(float)) fail(StatusCode::kModelLoad, path + ": expected " + std::to_string(n) + " floats");
+  return v;
+}
+
+struct Deleter {
+  void operator()(Backend* b) const { pixart_cuda_destroy_backend(b); }
+};
+using CudaPtr = std::unique_ptr<Backend, Deleter>;
+
+CudaPtr make_cuda(int compute) {
+  char err[1024] = {0};
+  int code = 0;
+  Backend* b = pixart_cuda_create_backend(0, compute, 0, &code, err, sizeof err);
+  if (!b) fail(StatusCode(code), std::string("creating the CUDA backend: ") + err);
+  return CudaPtr(b);
+}
+
+void sync(Backend& be) {
+  char err[512] = {0};
+  int code = 0;
+  if (pixart_cuda_synchronize(&be, &code, err, sizeof err) != 0) fail(StatusCode(code), err);
+}
+
+size_t peak_bytes(Backend& be) {
+  PixartCudaMemoryStats s{};
+  pixart_cuda_memory_stats(&be, &s);
+  return s.peak_in_use;
+}
+
+std::vector<float> down(Backend& be, const Tensor& t) {
+  std::vector<float> v(size_t(t.numel()));
+  be.to_host(t, v.data());
+  return v;
+}
+
+struct Diff {
+  double rel = 0, cosine = 0, max_abs = 0;
+  bool finite = true;
+};
+Diff diff(const std::vector<float>& got, const std::vector<float>& ref) {
+  Diff d;
+  double dot = 0, ng = 0, nr = 0, mr = 0;
+  for (size_t i = 0; i < ref.size(); i++) {
+    if (!std::isfinite(got[i])) d.finite = false;
+    d.max_abs = std::max(d.max_abs, std::fabs(double(got[i]) - ref[i]));
+    mr = std::max(mr, std::fabs(double(ref[i])));
+    dot += double(got[i]) * ref[i];
+    ng += double(got[i]) * got[i];
+    nr += double(ref[i]) * ref[i];
+  }
+  d.rel = d.max_abs / std::max(mr, 1e-30);
+  d.cosine = dot / std::sqrt(std::max(ng * nr, 1e-300));
+  return d;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// The data dit_reference.py wrote: latents for the square and non-square cases, text [2, L, C]
+// (row 0 unconditional, row 1 conditional), mask [2, L], diffusers' fp32 outputs for row 1.
+struct Case {
+  std::string name;
+  int64_t h, w;  // latent size
+  std::vector<float> latents, ref;
+};
+struct Data {
+  int64_t L = 0, C = 0, out_c = 0;
+  float timestep = 0;
+  std::vector<float> text, mask;
+  Case sq, ns;
+};
+
+Data load_data(const std::string& dir, const DiTConfig& cfg) {
+  Data d;
+  std::ifstream meta(dir + "/meta.txt");
+  if (!meta) fail(StatusCode::kModelLoad, "no " + dir + "/meta.txt");
+  meta >> d.L >> d.timestep >> d.sq.h >> d.sq.w >> d.ns.h >> d.ns.w;
+  d.C = cfg.caption_channels > 0 ? cfg.caption_channels : cfg.cross_attention_dim;
+  d.out_c = cfg.out_channels;
+  d.text = read_f32(dir + "/text.bin", size_t(2 * d.L * d.C));
+  d.mask = read_f32(dir + "/mask.bin", size_t(2 * d.L));
+  for (Case* c : {&d.sq, &d.ns}) {
+    c->name = c == &d.sq ? "square" : "nonsquare";
+    c->latents = read_f32(dir + "/latents_" + c->name + ".bin", size_t(cfg.in_channels * c->h * c->w));
+    c->ref = read_f32(dir + "/ref_" + c->name + ".bin", size_t(d.out_c * c->h * c->w));
+  }
+  return d;
+}
+
+// A batch of `B` rows: latents repeated, text/mask rows alternating uncond/cond (row 1 when B == 1).
+DiTInputs make_inputs(Backend& be, const DiTConfig& cfg, const Data& d, const Case& c, int64_t B) {
+  DiTInputs in;
+  std::vector<float> lat, text, mask;
+  const size_t ln = size_t(cfg.in_channels * c.h * c.w), tn = size_t(d.L * d.C);
+  for (int64_t b = 0; b < B; b++) {
+    const int64_t row = B == 1 ? 1 : b % 2;
+    lat.insert(lat.end(), c.latents.begin(), c.latents.begin() + ln);
+    text.insert(text.end(), d.text.begin() + row * tn, d.text.begin() + (row + 1) * tn);
+    mask.insert(mask.end(), d.mask.begin() + row * d.L, d.mask.begin() + (row + 1) * d.L);
+  }
+  in.latents = be.from_host(lat.data(), {B, cfg.in_channels, c.h, c.w});
+  in.text = be.from_host(text.data(), {B, d.L, d.C});
+  in.text_mask = mask;
+  in.timesteps.assign(size_t(B), d.timestep);
+  if (cfg.use_additional_conditions) {
+    for (int64_t b = 0; b < B; b++) {
+      in.resolution.push_back(float(c.h * 8));
+      in.resolution.push_back(float(c.w * 8));
+      in.aspect_ratio.push_back(float(c.h) / float(c.w));
+    }
+  }
+  return in;
+}
+
+void print_diff(const char* section, const std::string& what, const std::string& against, const Diff& d, double ms) {
+  std::printf(
+      "{\"section\":\"%s\",\"case\":\"%s\",\"against\":\"%s\",\"cosine\":%.7f,\"rel\":%.3e,\"max_abs\":%.3e,"
+      "\"finite\":%s,\"ms\":%.1f}\n",
+      section, what.c_str(), against.c_str(), d.cosine, d.rel, d.max_abs, d.finite ? "true" : "false", ms);
+  std::fflush(stdout);
+}
+
+// ---------------------------------------------------------------- check
+
+void section_check(const Args& a) {
+  cpu::CpuBackend cpu(a.threads);
+  auto t0 = Clock::now();
+  auto model = PixArtDiT::load(cpu, a.model);
+  const DiTConfig cfg = model->config();
+  const Data d = load_data(a.inputs, cfg);
+  std::printf("{\"section\":\"check\",\"cpu_load_ms\":%.0f}\n", ms_since(t0));
+  std::vector<float> cpu_out[2];
+  int i = 0;
+  for (const Case* c : {&d.sq, &d.ns}) {
+    t0 = Clock::now();
+    cpu_out[i] = down(cpu, model->forward(make_inputs(cpu, cfg, d, *c, 1)));
+    print_diff("check", "cpu-f32 " + c->name, "diffusers-f32", diff(cpu_out[i], c->ref), ms_since(t0));
+    i++;
+  }
+  model.reset();
+  const struct {
+    const char* name;
+    int compute;
+  } modes[] = {{"cuda-f16", PIXART_CUDA_F16}, {"cuda-bf16", PIXART_CUDA_BF16}, {"cuda-f32", PIXART_CUDA_F32}};
+  for (const auto& m : modes) {
+    CudaPtr g = make_cuda(m.compute);
+    auto gm = PixArtDiT::load(*g, a.model);
+    i = 0;
+    for (const Case* c : {&d.sq, &d.ns}) {
+      down(*g, gm->forward(make_inputs(*g, cfg, d, *c, 1)));  // warm-up (kernels, plans, pool)
+      t0 = Clock::now();
+      const std::vector<float> out = down(*g, gm->forward(make_inputs(*g, cfg, d, *c, 1)));
+      const double ms = ms_since(t0);
+      print_diff("check", std::string(m.name) + " " + c->name, "cpu-f32", diff(out, cpu_out[i]), ms);
+      print_diff("check", std::string(m.name) + " " + c->name, "diffusers-f32", diff(out, c->ref), ms);
+      i++;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- bench
+
+void section_bench(const Args& a) {
+  CudaPtr g = make_cuda(PIXART_CUDA_F16);
+  auto t0 = Clock::now();
+  auto model = PixArtDiT::load(*g, a.model);
+  sync(*g);
+  const DiTConfig cfg = model->config();
+  const Data d = load_data(a.inputs, cfg);
+  std::printf("{\"section\":\"bench\",\"load_ms\":%.0f,\"weights_bytes\":%zu}\n", ms_since(t0), peak_bytes(*g));
+
+  for (int64_t B : {2, 8}) {
+    const DiTInputs in = make_inputs(*g, cfg, d, d.sq, B);
+    for (int w = 0; w < 3; w++) down(*g, model->forward(in));
+    std::vector<double> ts;
+    for (int r = 0; r < 15; r++) {
+      t0 = Clock::now();
+      Tensor y = model->forward(in);
+      sync(*g);
+      ts.push_back(ms_since(t0));
+    }
+    std::printf("{\"section\":\"bench\",\"what\":\"dit forward 1024x1024\",\"batch\":%lld,\"median_ms\":%.2f,"
+                "\"min_ms\":%.2f,\"peak_bytes\":%zu}\n",
+                (long long)B, median(ts), *std::min_element(ts.begin(), ts.end()), peak_bytes(*g));
+    std::fflush(stdout);
+  }
+
+  // 20 steps with CFG, driven like the pipeline: latents (f32 on the host) go up, the noise
+  // prediction comes down, guidance and a first-order update run on the host.
+  const int64_t C = cfg.in_channels, H = d.sq.h, W = d.sq.w, n = C * H * W;
+  std::vector<double> loops;
+  for (int rep = 0; rep < 4; rep++) {
+    std::vector<float> lat(d.sq.latents), pred(size_t(2 * cfg.out_channels * H * W)), two(size_t(2 * n));
+    t0 = Clock::now();
+    for (int step = 0; step < 20; step++) {
+      std::copy(lat.begin(), lat.end(), two.begin());
+      std::copy(lat.begin(), lat.end(), two.begin() + n);
+      DiTInputs in = make_inputs(*g, cfg, d, d.sq, 2);
+      in.latents = g->from_host(two.data(), {2, C, H, W});
+      in.timesteps.assign(2, 999.f - 50.f * step);
+      g->to_host(model->forward(in), pred.data());
+      const float* u = pred.data();
+      const float* c = pred.data() + cfg.out_channels * H * W;
+      for (int64_t k = 0; k < n; k++) lat[size_t(k)] -= 0.05f * (u[k] + 4.5f * (c[k] - u[k]));
+    }
+    if (rep > 0) loops.push_back(ms_since(t0));  // rep 0 warms up
+  }
+  std::printf("{\"section\":\"bench\",\"what\":\"20-step CFG loop 1024x1024\",\"median_ms\":%.1f,\"peak_bytes\":%zu}\n",
+              median(loops), peak_bytes(*g));
+}
+
+// ---------------------------------------------------------------- micro
+
+void section_micro(const Args& a) {
+  CudaPtr gp = make_cuda(PIXART_CUDA_F16);
+  Backend& g = *gp;
+  // PixArt-XL shapes at 1024x1024 with CFG, from the model's config.
+  const DiTConfig cfg = DiTConfig::from_json(JsonConfig::load(a.model + "/config.json"));
+  const int64_t B = 2, N = (cfg.sample_size / cfg.patch_size) * (cfg.sample_size / cfg.patch_size), D = cfg.inner_dim(),
+                F = cfg.ff_inner_dim(), L = 120, Hh = cfg.num_attention_heads, Dh = cfg.attention_head_dim;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  auto rnd = [&](Shape s, float scale) {
+    std::vector<float> v(size_t(numel(s)));
+    for (auto& x : v) x = nd(rng) * scale;
+    return g.from_host(v.data(), s);
+  };
+  const Tensor x = rnd({B, N, D}, 1.f), xf = rnd({B, N, F}, 1.f), txt = rnd({B, L, D}, 1.f);
+  const Tensor wDD = rnd({D, D}, 0.03f), wFD = rnd({F, D}, 0.03f), wDF = rnd({D, F}, 0.015f), bD = rnd({D}, 0.1f),
+               bF = rnd({F}, 0.1f), mod = rnd({B, 6, D}, 0.1f), kb = rnd({B, L}, 1.f);
+  const Tensor w3D = rnd({3 * D, D}, 0.03f), b3D = rnd({3 * D}, 0.1f);
+  const float scale = 1.f / std::sqrt(float(Dh));
+  struct Op {
+    const char* name;
+    double flops;
+    int per_layer;
+    std::function<Tensor()> fn;
+  };
+  const double M = double(B * N);
+  const std::vector<Op> ops = {
+      {"linear D->D +bias (q,k,v,out,cross q,cross out)", 2 * M * D * D, 6, [&] { return g.linear(x, wDD, &bD, Activation::kNone, nullptr); }},
+      {"linear D->3D +bias (fused qkv, not used yet)", 2 * M * D * 3 * D, 0, [&] { return g.linear(x, w3D, &b3D, Activation::kNone, nullptr); }},
+      {"linear D->4D +bias +gelu (ff up)", 2 * M * D * F, 1, [&] { return g.linear(x, wFD, &bF, Activation::kGeluTanh, nullptr); }},
+      {"linear 4D->D +bias (ff down)", 2 * M * F * D, 1, [&] { return g.linear(xf, wDF, &bD, Activation::kNone, nullptr); }},
+      {"linear D->D +bias +residual", 2 * M * D * D, 0, [&] { return g.linear(x, wDD, &bD, Activation::kNone, &x); }},
+      {"self-attention", 4.0 * B * Hh * double(N) * N * Dh, 1, [&] { return g.attention(x, x, x, int(Hh), scale, nullptr, nullptr); }},
+      {"cross-attention (masked, 120 keys)", 4.0 * B * Hh * double(N) * L * Dh, 1, [&] { return g.attention(x, txt, txt, int(Hh), scale, nullptr, &kb); }},
+      {"layer_norm", 0, 2, [&] { return g.layer_norm(x, nullptr, nullptr, 1e-6f); }},
+      {"modulate", 0, 2, [&] { return g.modulate(x, mod, 0, 1); }},
+      {"gated_residual", 0, 2, [&] { return g.gated_residual(x, x, mod, 2); }},
+      {"add (cross-attn residual)", 0, 0, [&] { return g.add(x, x); }},
+  };
+  double layer_ms = 0;
+  for (const Op& op : ops) {
+    for (int w = 0; w < 3; w++) op.fn();
+    sync(g);
+    std::vector<double> ts;
+    for (int r = 0; r < 7; r++) {
+      auto t0 = Clock::now();
+      for (int k = 0; k < 10; k++) op.fn();
+      sync(g);
+      ts.push_back(ms_since(t0) / 10);
+    }
+    const double ms = median(ts);
+    layer_ms += ms * op.per_layer;
+    std::printf("{\"section\":\"micro\",\"op\":\"%s\",\"ms\":%.4f,\"tflops\":%.1f,\"per_layer\":%d}\n", op.name, ms,
+                op.flops > 0 ? op.flops / (ms * 1e9) : 0.0, op.per_layer);
+    std::fflush(stdout);
+  }
+  std::printf("{\"section\":\"micro\",\"op\":\"sum of one layer x %lld layers\",\"ms\":%.2f}\n",
+              (long long)cfg.num_layers, layer_ms * double(cfg.num_layers));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--model") a.model = v;
+    else if (k == "--inputs") a.inputs = v;
+    else if (k == "--threads") a.threads = std::atoi(v.c_str());
+    else if (k == "--sections") a.sections = v;
+    else {
+      std::fprintf(stderr, "unknown argument %s\n", k.c_str());
+      return 2;
+    }
+  }
+  if (a.model.empty()) {
+    std::fprintf(stderr, "usage: pixart_cuda_bench --model <transformer folder> --inputs <dir> [--threads N] [--sections check,bench,micro]\n");
+    return 2;
+  }
+  int failures = 0;
+  const std::pair<const char*, void (*)(const Args&)> sections[] = {
+      {"micro", section_micro}, {"bench", section_bench}, {"check", section_check}};
+  for (const auto& s : sections) {
+    if (a.sections.find(s.first) == std::string::npos) continue;
+    const Status st = guarded([&] { s.second(a); });
+    if (!st.ok()) {
+      std::printf("{\"section\":\"%s\",\"error\":\"%s: %s\"}\n", s.first, status_code_name(st.code()), st.message().c_str());
+      std::fflush(stdout);
+      failures++;
+    }
+  }
+  return failures ? 1 : 0;
+}
