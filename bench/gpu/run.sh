@@ -37,7 +37,7 @@ model_cfg=test/fixtures/configs/PixArt-XL-2-1024-MS
 status=0
 if [[ ,$steps, == *,1,* ]]; then
   stamp "1. diffusers reference and timings"
-  PYTHONPATH="$work/site${PYTHONPATH:+:$PYTHONPATH}" timeout "${PIXART_GPU_T1:-200}" python3 bench/gpu/dit_reference.py \
+  PYTHONPATH="$work/site${PYTHONPATH:+:$PYTHONPATH}" timeout "${PIXART_GPU_T1:-150}" python3 bench/gpu/dit_reference.py \
     --config $model_cfg/transformer/config.json --scheduler $model_cfg/scheduler/scheduler_config.json \
     --work "$work" --sections "${PIXART_GPU_PY_SECTIONS:-save,ref,bench,micro}" \
     > "$out/diffusers.jsonl" 2> "$out/diffusers.err" || { status=1; echo "step 1 failed:"; tail -20 "$out/diffusers.err"; }
@@ -45,15 +45,15 @@ if [[ ,$steps, == *,1,* ]]; then
 fi
 if [[ ,$steps, == *,2,* ]]; then
   stamp "2. CUDA conformance tests"
-  timeout "${PIXART_GPU_T2:-200}" "$work/bin/pixart_cuda_tests" -s --duration=true > "$out/cuda_tests.log" 2>&1 || status=1
+  timeout "${PIXART_GPU_T2:-100}" "$work/bin/pixart_cuda_tests" -s --duration=true > "$out/cuda_tests.log" 2>&1 || status=1
   grep -E "ERROR|FAILED|rel |test cases|Status|no CUDA|pool:" "$out/cuda_tests.log" | grep -vE "^\s*$" | tail -n 120
 fi
 if [[ ,$steps, == *,3,* ]]; then
   stamp "3. pixart_cuda_bench"
   : > "$out/ours.jsonl"
   for sec in $(echo "${PIXART_GPU_SECTIONS:-micro,bench,check}" | tr , ' '); do  # one process each: a fault stays in its section
-    timeout "${PIXART_GPU_T3:-240}" "$work/bin/pixart_cuda_bench" --model "$work/transformer" --inputs "$work/inputs" \
-      --threads "$(nproc)" --sections "$sec" >> "$out/ours.jsonl" 2>> "$out/ours.err" || { status=1; echo "section $sec: exit $?"; }
+    timeout "${PIXART_GPU_T3:-90}" "$work/bin/pixart_cuda_bench" --model "$work/transformer" --inputs "$work/inputs" \
+      --threads "$(nproc)" --sections "$sec" >> "$out/ours.jsonl" 2>> "$out/ours.err" || { rc=$?; status=1; echo "section $sec: exit $rc"; }
   done
   cat "$out/ours.jsonl"
   tail -5 "$out/ours.err"
