@@ -57,6 +57,12 @@ class Backend {
   virtual Tensor layer_norm(const Tensor& x, const Tensor* weight, const Tensor* bias, float eps) = 0;
   // adaLN: x [B, N, D], mod [B, M, D]: x * (1 + mod[b, scale_idx]) + mod[b, shift_idx]
   virtual Tensor modulate(const Tensor& x, const Tensor& mod, int shift_idx, int scale_idx) = 0;
+  // layer_norm then modulate, in one pass where a backend fuses them (the composition otherwise):
+  //   LN(x) [* weight + bias] * (1 + mod[b, scale_idx]) + mod[b, shift_idx],  x [B, N, D], mod [B, M, D]
+  virtual Tensor layer_norm_modulate(const Tensor& x, const Tensor* weight, const Tensor* bias, float eps,
+                                     const Tensor& mod, int shift_idx, int scale_idx) {
+    return modulate(layer_norm(x, weight, bias, eps), mod, shift_idx, scale_idx);
+  }
   // x + mod[b, gate_idx] * y, with x, y [B, N, D], mod [B, M, D]
   virtual Tensor gated_residual(const Tensor& x, const Tensor& y, const Tensor& mod, int gate_idx) = 0;
   // GroupNorm over NCHW x [B, C, H, W] with affine weight/bias [C]; optional fused SiLU after it

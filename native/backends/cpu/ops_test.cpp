@@ -108,6 +108,15 @@ TEST_CASE("norms: rms, layer, group (+silu), modulate, gated residual") {
   check_close(host(be, be.rms_norm(tx, tw, 1e-6f)), rms);
   check_close(host(be, be.layer_norm(tx, nullptr, nullptr, 1e-6f)), ln);
   check_close(host(be, be.modulate(tx, tm, 0, 2)), modu);
+  {  // the fused op's default: layer_norm then modulate
+    std::vector<float> lnm(B * N * D);
+    for (int r = 0; r < B * N; r++)
+      for (int j = 0; j < D; j++) {
+        const int b = r / N;
+        lnm[r * D + j] = ln[r * D + j] * (1 + mod[(b * 3 + 2) * D + j]) + mod[(b * 3 + 0) * D + j];
+      }
+    check_close(host(be, be.layer_norm_modulate(tx, nullptr, nullptr, 1e-6f, tm, 0, 2)), lnm);
+  }
   check_close(host(be, be.gated_residual(tx, be.from_host(y.data(), {B, N, D}), tm, 1)), gr);
 
   const int C = 4, G = 2, HW = 6;

@@ -15,6 +15,7 @@
 #include "gemm.cuh"
 #include "layout.cuh"
 #include "norms.cuh"
+#include "rowwise.cuh"
 
 namespace pixart::cuda {
 
@@ -373,7 +374,9 @@ Tensor CudaBackend::layer_norm(const Tensor& x, const Tensor* weight, const Tens
   const void* wp = weight ? dev(*weight, "layer_norm", "weight") : nullptr;
   const void* bp = bias ? dev(*bias, "layer_norm", "bias") : nullptr;
   Tensor y = alloc(x.shape);
-  launch_layer_norm(impl_->dt, xp, wp, bp, y.raw(), rows, D, eps, impl_->stream);
+  if (!launch_layer_norm_modulate_fast(impl_->dt, xp, wp, bp, nullptr, y.raw(), rows, D, 0, 0, 0, 0, eps,
+                                       impl_->stream))
+    launch_layer_norm(impl_->dt, xp, wp, bp, y.raw(), rows, D, eps, impl_->stream);
   return y;
 }
 
@@ -383,9 +386,27 @@ Tensor CudaBackend::modulate(const Tensor& x, const Tensor& mod, int shift_idx, 
   const void* xp = dev(x, "modulate", "x");
   const void* mp = dev(mod, "modulate", "mod");
   Tensor y = alloc(x.shape);
-  launch_modulate(impl_->dt, xp, mp, y.raw(), x.dim(0), x.dim(1), x.dim(2), mod.dim(1), shift_idx, scale_idx,
-                  impl_->stream);
+  if (!launch_mod_vec_fast(impl_->dt, xp, nullptr, mp, y.raw(), x.dim(0), x.dim(1), x.dim(2), mod.dim(1), -1, shift_idx,
+                           scale_idx, impl_->stream))
+    launch_modulate(impl_->dt, xp, mp, y.raw(), x.dim(0), x.dim(1), x.dim(2), mod.dim(1), shift_idx, scale_idx,
+                    impl_->stream);
   return y;
+}
+
+Tensor CudaBackend::layer_norm_modulate(const Tensor& x, const Tensor* weight, const Tensor* bias, float eps,
+                                        const Tensor& mod, int shift_idx, int scale_idx) {
+  enter();
+  const int64_t D = kChecks.layer_norm(x, weight, bias);
+  kChecks.modulate(x, mod, shift_idx, scale_idx);
+  const void* xp = dev(x, "layer_norm_modulate", "x");
+  const void* wp = weight ? dev(*weight, "layer_norm_modulate", "weight") : nullptr;
+  const void* bp = bias ? dev(*bias, "layer_norm_modulate", "bias") : nullptr;
+  const void* mp = dev(mod, "layer_norm_modulate", "mod");
+  Tensor y = alloc(x.shape);
+  if (launch_layer_norm_modulate_fast(impl_->dt, xp, wp, bp, mp, y.raw(), x.numel() / std::max<int64_t>(D, 1), D,
+                                      x.dim(1), mod.dim(1), shift_idx, scale_idx, eps, impl_->stream))
+    return y;
+  return modulate(layer_norm(x, weight, bias, eps), mod, shift_idx, scale_idx);
 }
 
 Tensor CudaBackend::gated_residual(const Tensor& x, const Tensor& y, const Tensor& mod, int gate_idx) {
@@ -395,8 +416,10 @@ Tensor CudaBackend::gated_residual(const Tensor& x, const Tensor& y, const Tenso
   const void* yp = dev(y, "gated_residual", "y");
   const void* mp = dev(mod, "gated_residual", "mod");
   Tensor out = alloc(x.shape);
-  launch_gated_residual(impl_->dt, xp, yp, mp, out.raw(), x.dim(0), x.dim(1), x.dim(2), mod.dim(1), gate_idx,
-                        impl_->stream);
+  if (!launch_mod_vec_fast(impl_->dt, xp, yp, mp, out.raw(), x.dim(0), x.dim(1), x.dim(2), mod.dim(1), gate_idx, 0, 0,
+                           impl_->stream))
+    launch_gated_residual(impl_->dt, xp, yp, mp, out.raw(), x.dim(0), x.dim(1), x.dim(2), mod.dim(1), gate_idx,
+                          impl_->stream);
   return out;
 }
 

@@ -51,6 +51,8 @@ class CudaBackend final : public Backend {
   Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps) override;
   Tensor layer_norm(const Tensor& x, const Tensor* weight, const Tensor* bias, float eps) override;
   Tensor modulate(const Tensor& x, const Tensor& mod, int shift_idx, int scale_idx) override;
+  Tensor layer_norm_modulate(const Tensor& x, const Tensor* weight, const Tensor* bias, float eps, const Tensor& mod,
+                             int shift_idx, int scale_idx) override;
   Tensor gated_residual(const Tensor& x, const Tensor& y, const Tensor& mod, int gate_idx) override;
   Tensor group_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, int groups, float eps,
                     bool silu) override;

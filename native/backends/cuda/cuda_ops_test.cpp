@@ -348,6 +348,27 @@ TEST_CASE("cuda rms_norm and layer_norm") {
           [](Backend& be, const std::vector<Tensor>& t) { return be.layer_norm(t[0], &t[1], &t[2], 1e-5f); });
 }
 
+TEST_CASE("cuda layer_norm_modulate: the fused kernel and the fallback match the CPU's composition") {
+  REQUIRE_CUDA();
+  // 1152 and 48: the warp-per-row kernel (width a multiple of 8); 36 and 4104 (> 4096): the fallback.
+  for (int64_t D : {1152, 48, 36, 4104}) {
+    const int64_t B = 2, N = 37, M = 6;
+    const std::vector<In> in = {{rnd(B * N * D, 61, 2.f, 3.f), {B, N, D}}, {rnd(B * M * D, 62, 0.5f), {B, M, D}},
+                                {rnd(D, 63), {D}}, {rnd(D, 64), {D}}};
+    op_case("layer_norm_modulate D=" + std::to_string(D), in, [](Backend& be, const std::vector<Tensor>& t) {
+      return be.layer_norm_modulate(t[0], nullptr, nullptr, 1e-6f, t[1], 3, 4);
+    });
+    op_case("layer_norm_modulate affine D=" + std::to_string(D), in, [](Backend& be, const std::vector<Tensor>& t) {
+      return be.layer_norm_modulate(t[0], &t[2], &t[3], 1e-5f, t[1], 0, 1);
+    });
+    op_case("layer_norm D=" + std::to_string(D), in,
+            [](Backend& be, const std::vector<Tensor>& t) { return be.layer_norm(t[0], &t[2], nullptr, 1e-6f); });
+    op_case("modulate / gated_residual D=" + std::to_string(D), in, [](Backend& be, const std::vector<Tensor>& t) {
+      return be.gated_residual(t[0], be.modulate(t[0], t[1], 0, 1), t[1], 5);
+    });
+  }
+}
+
 TEST_CASE("cuda modulate and gated_residual (adaLN)") {
   REQUIRE_CUDA();
   const std::vector<In> xm = {{rnd(2 * 10 * 48, 51), {2, 10, 48}}, {rnd(2 * 6 * 48, 52, 0.5f), {2, 6, 48}}};

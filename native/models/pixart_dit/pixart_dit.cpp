@@ -167,13 +167,13 @@ static Tensor block_forward(Backend& be, const TransformerBlock& blk, const DiTC
   // Rows of mod: 0 shift_msa, 1 scale_msa, 2 gate_msa, 3 shift_mlp, 4 scale_mlp, 5 gate_mlp.
   Tensor mod = be.add(t6, blk.scale_shift_table);  // [B, 6, D] + [6, D]
 
-  Tensor h = be.modulate(be.layer_norm(x_in, n1w, n1b, eps), mod, 0, 1);
+  Tensor h = be.layer_norm_modulate(x_in, n1w, n1b, eps, mod, 0, 1);
   Tensor x = be.gated_residual(x_in, attend(be, blk.attn1, h, h, nullptr, nullptr), mod, 2);
 
   // PixArt applies no norm before cross-attention (diffusers skips norm2 here for ada_norm_single).
   x = attend(be, blk.attn2, x, text, key_bias, &x);
 
-  h = be.modulate(be.layer_norm(x, n2w, n2b, eps), mod, 3, 4);
+  h = be.layer_norm_modulate(x, n2w, n2b, eps, mod, 3, 4);
   Tensor f = blk.ff_out(be, blk.ff_proj(be, h, ff_activation(cfg)));
   return be.gated_residual(x, f, mod, 5);
 }
@@ -328,7 +328,7 @@ Tensor PixArtDiT::forward(const DiTInputs& in) {
   std::vector<int32_t> ids(2 * B);
   for (int64_t i = 0; i < 2 * B; i++) ids[i] = static_cast<int32_t>(i / 2);
   Tensor mod = be_.add(be_.embedding(emb, ids.data(), 2 * B).view({B, 2, D}), scale_shift_table);  // [2B, D] -> [B, 2, D]
-  Tensor y = be_.modulate(be_.layer_norm(x, nullptr, nullptr, kNormOutEps), mod, 0, 1);
+  Tensor y = be_.layer_norm_modulate(x, nullptr, nullptr, kNormOutEps, mod, 0, 1);
   y = proj_out(be_, y);  // [B, N, p*p*out_channels], each token laid out (p, p, C)
   return be_.unpatchify(y, gh, gw, static_cast<int>(p), static_cast<int>(cfg_.out_channels));
 }
