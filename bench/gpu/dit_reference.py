@@ -40,7 +40,7 @@ def peak():
 
 def reset_peak():
     if dev.type == 'cuda':
-        reset_peak()
+        torch.cuda.reset_peak_memory_stats()
 
 
 def cuda_ms(fn, warmup=3, reps=15):

@@ -31,7 +31,7 @@ tar -C "$work" -xJf .gpu-check/pixart_cuda.tar.xz && tar -C "$work/site" -xJf .g
 lt=$(python3 -c 'import nvidia.cu13, os; print(os.path.join(nvidia.cu13.__path__[0], "lib"))' 2>/dev/null || true)
 [ -e "$lt/libcublasLt.so.13" ] || lt=$(dirname "$(find /opt /usr /root /home -name 'libcublasLt.so.13*' 2>/dev/null | head -1)")
 echo "cuBLASLt from: $lt"
-export LD_LIBRARY_PATH="$work/bin:$lt:${LD_LIBRARY_PATH:-}" PIXART_SOURCE_DIR="$PWD" PYTHONUNBUFFERED=1
+export LD_LIBRARY_PATH="$work/bin:$lt:${LD_LIBRARY_PATH:-}" PIXART_SOURCE_DIR="$PWD" PYTHONUNBUFFERED=1 PIXART_CUDA_VERBOSE=1
 
 model_cfg=test/fixtures/configs/PixArt-XL-2-1024-MS
 status=0
@@ -53,7 +53,7 @@ if [[ ,$steps, == *,3,* ]]; then
   : > "$out/ours.jsonl"
   for sec in $(echo "${PIXART_GPU_SECTIONS:-micro,bench,check}" | tr , ' '); do  # one process each: a fault stays in its section
     timeout "${PIXART_GPU_T3:-90}" "$work/bin/pixart_cuda_bench" --model "$work/transformer" --inputs "$work/inputs" \
-      --threads "$(nproc)" --sections "$sec" >> "$out/ours.jsonl" 2>> "$out/ours.err" || { rc=$?; status=1; echo "section $sec: exit $rc"; }
+      --threads "$(nproc)" --no-cpu "${PIXART_GPU_NO_CPU:-0}" --sections "$sec" >> "$out/ours.jsonl" 2>> "$out/ours.err" || { rc=$?; status=1; echo "section $sec: exit $rc"; }
   done
   cat "$out/ours.jsonl"
   tail -5 "$out/ours.err"

@@ -130,7 +130,8 @@ void unfused_attention(DT dt, const AttentionArgs& a, Gemm& gemm, MemoryPool& po
 
 }  // namespace
 
-void run_attention(DT dt, const AttentionArgs& a, Gemm& gemm, MemoryPool& pool, cudaStream_t s, bool force_unfused) {
+void run_attention(DT dt, const AttentionArgs& a, Gemm& gemm, MemoryPool& pool, cudaStream_t s, bool force_unfused,
+                   int variant) {
   if (a.B == 0 || a.Lq == 0 || a.H == 0 || a.D == 0) return;
   if (a.Lk == 0) {  // softmax over nothing: the CPU backend's GEMM with k = 0 gives zeros
     check_cuda(cudaMemsetAsync(a.o, 0, size_t(a.B * a.Lq * a.H * a.D) * dt_size(dt), s), "attention");
@@ -138,7 +139,7 @@ void run_attention(DT dt, const AttentionArgs& a, Gemm& gemm, MemoryPool& pool, 
   }
   if (a.D <= 128 && !force_unfused) {
     if (dt == DT::kF32) flash_attention_f32(a, s);
-    else flash_attention_mma(dt, a, s);
+    else flash_attention_mma(dt, a, s, variant);
     return;
   }
   unfused_attention(dt, a, gemm, pool, s);

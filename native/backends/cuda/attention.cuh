@@ -33,11 +33,16 @@ struct AttentionArgs {
 };
 
 // Picks the fused kernel or the unfused path; force_unfused is for tests.
+// variant >= 0 forces one of the fused f16/bf16 kernel's schedules (tests); -1 lets it choose.
 void run_attention(DT dt, const AttentionArgs& a, Gemm& gemm, MemoryPool& pool, cudaStream_t s,
-                   bool force_unfused = false);
+                   bool force_unfused = false, int variant = -1);
 
 // The fused kernels (D <= 128). Defined in flash_attention_mma.cu / flash_attention_f32.cu.
-void flash_attention_mma(DT dt, const AttentionArgs& a, cudaStream_t s);  // kF16 / kBF16
+// kF16 / kBF16. Without biases, for head dims 64, 72 and 128, one of flash_attention_variants()
+// schedules runs: `variant` if >= 0, else PIXART_CUDA_ATTENTION_VARIANT, else the fastest for
+// the shape, timed on its first call.
+void flash_attention_mma(DT dt, const AttentionArgs& a, cudaStream_t s, int variant = -1);
+int flash_attention_variants();
 void flash_attention_f32(const AttentionArgs& a, cudaStream_t s);
 
 }  // namespace pixart::cuda

@@ -42,6 +42,7 @@ double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std
 struct Args {
   std::string model, inputs, sections = "check,bench,micro";
   int threads = 0;
+  bool no_cpu = false;
 };
 
 std::vector<float> read_f32(const std::string& path, size_t n) {
@@ -176,6 +177,22 @@ void print_diff(const char* section, const std::string& what, const std::string&
 // ---------------------------------------------------------------- check
 
 void section_check(const Args& a) {
+  if (a.no_cpu) {  // CUDA modes against diffusers' fp32 output only (the CPU matched it in an earlier run)
+    const DiTConfig cfg = DiTConfig::from_json(JsonConfig::load(a.model + "/config.json"));
+    const Data d = load_data(a.inputs, cfg);
+    for (const auto& m : {std::make_pair("cuda-f16", PIXART_CUDA_F16), std::make_pair("cuda-bf16", PIXART_CUDA_BF16),
+                          std::make_pair("cuda-f32", PIXART_CUDA_F32)}) {
+      CudaPtr g = make_cuda(m.second);
+      auto gm = PixArtDiT::load(*g, a.model);
+      for (const Case* c : {&d.sq, &d.ns}) {
+        down(*g, gm->forward(make_inputs(*g, cfg, d, *c, 1)));
+        auto t0 = Clock::now();
+        const std::vector<float> out = down(*g, gm->forward(make_inputs(*g, cfg, d, *c, 1)));
+        print_diff("check", std::string(m.first) + " " + c->name, "diffusers-f32", diff(out, c->ref), ms_since(t0));
+      }
+    }
+    return;
+  }
   cpu::CpuBackend cpu(a.threads);
   auto t0 = Clock::now();
   auto model = PixArtDiT::load(cpu, a.model);
@@ -298,13 +315,25 @@ void section_micro(const Args& a) {
       {"linear D->D +bias +residual", 2 * M * D * D, 0, [&] { return g.linear(x, wDD, &bD, Activation::kNone, &x); }},
       {"self-attention", 4.0 * B * Hh * double(N) * N * Dh, 1, [&] { return g.attention(x, x, x, int(Hh), scale, nullptr, nullptr); }},
       {"cross-attention (masked, 120 keys)", 4.0 * B * Hh * double(N) * L * Dh, 1, [&] { return g.attention(x, txt, txt, int(Hh), scale, nullptr, &kb); }},
-      {"layer_norm", 0, 2, [&] { return g.layer_norm(x, nullptr, nullptr, 1e-6f); }},
-      {"modulate", 0, 2, [&] { return g.modulate(x, mod, 0, 1); }},
+      {"layer_norm_modulate (fused)", 0, 2, [&] { return g.layer_norm_modulate(x, nullptr, nullptr, 1e-6f, mod, 0, 1); }},
+      {"layer_norm", 0, 0, [&] { return g.layer_norm(x, nullptr, nullptr, 1e-6f); }},
+      {"modulate", 0, 0, [&] { return g.modulate(x, mod, 0, 1); }},
       {"gated_residual", 0, 2, [&] { return g.gated_residual(x, x, mod, 2); }},
       {"add (cross-attn residual)", 0, 0, [&] { return g.add(x, x); }},
   };
   double layer_ms = 0;
-  for (const Op& op : ops) {
+  std::vector<Op> all = ops;
+  static const char* kSchedules[] = {"self-attention schedule 0", "self-attention schedule 1", "self-attention schedule 2",
+                                     "self-attention schedule 3"};
+  for (int v = 0; v < 4; v++) {
+    all.push_back({kSchedules[v], 4.0 * B * Hh * double(N) * N * Dh, 0, [&, v] {
+                     setenv("PIXART_CUDA_ATTENTION_VARIANT", std::to_string(v).c_str(), 1);
+                     Tensor t = g.attention(x, x, x, int(Hh), scale, nullptr, nullptr);
+                     unsetenv("PIXART_CUDA_ATTENTION_VARIANT");
+                     return t;
+                   }});
+  }
+  for (const Op& op : all) {
     for (int w = 0; w < 3; w++) op.fn();
     sync(g);
     std::vector<double> ts;
@@ -334,6 +363,7 @@ int main(int argc, char** argv) {
     else if (k == "--inputs") a.inputs = v;
     else if (k == "--threads") a.threads = std::atoi(v.c_str());
     else if (k == "--sections") a.sections = v;
+    else if (k == "--no-cpu") a.no_cpu = v == "1";
     else {
       std::fprintf(stderr, "unknown argument %s\n", k.c_str());
       return 2;

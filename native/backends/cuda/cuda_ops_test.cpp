@@ -285,6 +285,35 @@ TEST_CASE("cuda attention: head dims, masks, position bias, long and short keys"
   }
 }
 
+TEST_CASE("cuda attention: every schedule of the fused kernel, and the tuned choice") {
+  REQUIRE_CUDA();
+  struct C {
+    int64_t B, Lq, Lk, H, D;
+  };
+  // No bias, head dims with several schedules (64, 72, 128); ragged query and key tiles.
+  const C cases[] = {{2, 257, 190, 2, 72}, {1, 130, 77, 3, 64}, {1, 100, 33, 2, 128}, {1, 1100, 1100, 4, 72}};
+  auto run_cases = [&](const std::string& tag) {
+    for (const C& c : cases) {
+      const int64_t HD = c.H * c.D;
+      const std::vector<In> ins = {{rnd(c.B * c.Lq * HD, 31), {c.B, c.Lq, HD}},
+                                   {rnd(c.B * c.Lk * HD, 32), {c.B, c.Lk, HD}},
+                                   {rnd(c.B * c.Lk * HD, 33), {c.B, c.Lk, HD}}};
+      op_case(tag + " attention B" + std::to_string(c.B) + " Lq" + std::to_string(c.Lq) + " Lk" + std::to_string(c.Lk) +
+                  " H" + std::to_string(c.H) + " D" + std::to_string(c.D),
+              ins, [&](Backend& be, const std::vector<Tensor>& t) {
+                return be.attention(t[0], t[1], t[2], int(c.H), 1.f / std::sqrt(float(c.D)), nullptr, nullptr);
+              });
+    }
+  };
+  for (int v = 0; v < 4; v++) {
+    setenv("PIXART_CUDA_ATTENTION_VARIANT", std::to_string(v).c_str(), 1);
+    run_cases("schedule " + std::to_string(v));
+  }
+  unsetenv("PIXART_CUDA_ATTENTION_VARIANT");
+  run_cases("tuned");  // the 1100x1100 case is timed on its first call, then reused
+  run_cases("tuned again");
+}
+
 TEST_CASE("cuda attention: the unfused path agrees with the fused kernel") {
   REQUIRE_CUDA();
   // A backend created with PIXART_CUDA_UNFUSED_ATTENTION=1 routes every head dim through GEMMs.
