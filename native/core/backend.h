@@ -12,7 +12,10 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "quant.h"
+#include "status.h"
 #include "tensor.h"
 #include "weights.h"
 
@@ -31,6 +34,19 @@ class Backend {
   virtual void to_host(const Tensor& t, float* out) = 0;
   // A checkpoint tensor (any storage dtype) as a compute tensor. May alias the mapped file.
   virtual Tensor load_weight(const WeightView& w) = 0;
+
+  // A linear weight [N, K] for linear(), quantised as `q` says (core/quant.h). The default
+  // (the CPU backend, and any f32 backend) keeps the quantised values q * s as a dense tensor:
+  // the same function as the packed kernels, and the reference they are checked against.
+  virtual Tensor load_linear_weight(const WeightView& w, WeightQuant q) {
+    if (q == WeightQuant::kNone) return load_weight(w);
+    if (w.shape.size() != 2)
+      fail(StatusCode::kModelLoad, w.file + ": " + w.name + " is not a [out, in] linear weight; it cannot be quantised");
+    std::vector<float> dense(static_cast<size_t>(numel(w.shape)));
+    convert_to_f32(w, dense.data());
+    const std::vector<float> deq = dequantize_weight(quantize_weight(dense.data(), w.shape[0], w.shape[1], q));
+    return from_host(deq.data(), w.shape);
+  }
 
   // --- linear algebra ---
   // y[..., N] = act(x[..., K] · w[N, K]^T + bias[N]) + residual[..., N]   (bias, residual optional)

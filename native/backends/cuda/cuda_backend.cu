@@ -15,6 +15,7 @@
 #include "gemm.cuh"
 #include "layout.cuh"
 #include "norms.cuh"
+#include "quant_gemm.cuh"
 #include "rowwise.cuh"
 
 namespace pixart::cuda {
@@ -31,6 +32,22 @@ struct DeviceStorage final : Storage {
   ~DeviceStorage() override { pool->release(data, granted, exact); }
 };
 
+// A quantised linear weight [N, K] (core/quant.h): packed values and scales in device memory.
+// linear() recognises it; every other op rejects it like a foreign tensor.
+struct QuantStorage final : Storage {
+  std::shared_ptr<MemoryPool> pool;
+  const void* owner = nullptr;
+  WeightQuant quant = WeightQuant::kInt8;
+  int64_t N = 0, K = 0;
+  uint8_t* values = nullptr;
+  float* scales = nullptr;
+  size_t values_granted = 0, scales_granted = 0;
+  ~QuantStorage() override {
+    if (values) pool->release(values, values_granted, true);
+    if (scales) pool->release(scales, scales_granted, true);
+  }
+};
+
 // The same argument checks (and messages) as every other backend.
 const OpChecks kChecks("cuda");
 
@@ -42,19 +59,6 @@ Act to_act(Activation a) {
     case Activation::kSilu: return Act::kSilu;
   }
   return Act::kNone;
-}
-
-const char* storage_name(DType d) {
-  switch (d) {
-    case DType::kF64: return "F64";
-    case DType::kI64: return "I64";
-    case DType::kI32: return "I32";
-    case DType::kI16: return "I16";
-    case DType::kI8: return "I8";
-    case DType::kU8: return "U8";
-    case DType::kBool: return "BOOL";
-    default: return "F32/F16/BF16";
-  }
 }
 
 bool env_flag(const char* name, bool dflt) {
@@ -218,7 +222,7 @@ Tensor CudaBackend::load_weight(const WeightView& w) {
     case DType::kBF16: src = DT::kBF16; break;
     default:
       fail(StatusCode::kModelLoad, w.file + ": tensor " + w.name + " has a dtype the cuda backend cannot load (" +
-                                       std::string(storage_name(w.dtype)) + "; it loads F32, F16 and BF16)");
+                                       std::string(dtype_name(w.dtype)) + "; it loads F32, F16 and BF16)");
   }
   const int64_t n = numel(w.shape);
   if (w.bytes != size_t(n) * dt_size(src) || (n > 0 && !w.data)) {
@@ -239,6 +243,57 @@ Tensor CudaBackend::load_weight(const WeightView& w) {
   return t;
 }
 
+Tensor CudaBackend::load_linear_weight(const WeightView& w, WeightQuant q) {
+  if (q == WeightQuant::kNone) return load_weight(w);
+  enter();
+  if (w.shape.size() != 2)
+    fail(StatusCode::kModelLoad, w.file + ": " + w.name + " is not a [out, in] linear weight; it cannot be quantised");
+  const int64_t N = w.shape[0], K = w.shape[1];
+  cudaStream_t s = impl_->stream;
+  // The checkpoint tensor widened to f32 on the device, then quantised there (the host's rounding).
+  DeviceBuffer staging(*impl_->pool, std::max<size_t>(w.bytes, 1)), wide(*impl_->pool, size_t(std::max<int64_t>(N * K, 1)) * 4);
+  DT src;
+  switch (w.dtype) {
+    case DType::kF32: src = DT::kF32; break;
+    case DType::kF16: src = DT::kF16; break;
+    case DType::kBF16: src = DT::kBF16; break;
+    default:
+      fail(StatusCode::kModelLoad, w.file + ": tensor " + w.name + " has dtype " + dtype_name(w.dtype) +
+                                       "; quantisation reads F32, F16 and BF16");
+  }
+  if (w.bytes != size_t(N * K) * dt_size(src))
+    fail(StatusCode::kModelLoad, w.file + ": tensor " + w.name + " has " + std::to_string(w.bytes) + " bytes, its shape " +
+                                     shape_str(w.shape) + " needs " + std::to_string(size_t(N * K) * dt_size(src)));
+  auto qs = std::make_shared<QuantStorage>();
+  qs->pool = impl_->pool;
+  qs->owner = impl_.get();
+  qs->quant = q;
+  qs->N = N;
+  qs->K = K;
+  const size_t vbytes = size_t(std::max<int64_t>(N * quant_row_bytes(q, K), 1));
+  const size_t sbytes = size_t(std::max<int64_t>(N * quant_groups(q, K), 1)) * 4;
+  qs->values = static_cast<uint8_t*>(impl_->pool->allocate(vbytes, &qs->values_granted, true));
+  qs->scales = static_cast<float*>(impl_->pool->allocate(sbytes, &qs->scales_granted, true));
+  qs->bytes = vbytes + sbytes;
+  if (N * K > 0) {
+    check_cuda(cudaMemcpyAsync(staging.get(), w.data, w.bytes, cudaMemcpyHostToDevice, s), "load_linear_weight");
+    launch_convert(src, staging.get(), DT::kF32, wide.get(), N * K, s);
+    launch_quantize(wide.as<float>(), N, K, q, qs->values, qs->scales, s);
+  }
+  Tensor t;
+  t.shape = w.shape;
+  if (impl_->dt == DT::kF32) {
+    // f32 compute: the quantised weight's values as a dense f32 tensor (the CPU backend's form).
+    t = alloc(w.shape, /*exact=*/true);
+    launch_dequantize(qs->values, qs->scales, N, K, q, DT::kF32, t.raw(), s);
+    synchronize();  // qs (and the staging buffers) go away before the kernels could finish otherwise
+    return t;
+  }
+  t.storage = std::move(qs);
+  synchronize();  // the host mapping and the staging buffers must outlive the copies and kernels
+  return t;
+}
+
 // --- linear algebra ---
 
 Tensor CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act,
@@ -248,9 +303,21 @@ Tensor CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias,
   const int64_t M = d.M, N = d.N, K = d.K;
   const Shape& out_shape = d.out;
   const void* xp = dev(x, "linear", "x");
-  const void* wp = dev(w, "linear", "weight");
   const void* bp = bias ? dev(*bias, "linear", "bias") : nullptr;
   const void* rp = residual ? dev(*residual, "linear", "residual") : nullptr;
+  const auto* qs = dynamic_cast<const QuantStorage*>(w.storage.get());
+  if (qs && qs->owner == impl_.get()) {
+    Tensor y = alloc(out_shape);
+    if (M == 0 || N == 0) return y;
+    if (launch_quant_gemm(impl_->dt, xp, qs->values, qs->scales, qs->quant, bp, rp, y.raw(), M, N, K, to_act(act),
+                          impl_->stream))
+      return y;
+    // Shapes the packed kernel does not take: a dense copy of the weight for this call.
+    Tensor dense = alloc({N, K});
+    launch_dequantize(qs->values, qs->scales, N, K, qs->quant, impl_->dt, dense.raw(), impl_->stream);
+    return linear(x, dense, bias, act, residual);
+  }
+  const void* wp = dev(w, "linear", "weight");
   Tensor y = alloc(out_shape);
   if (M == 0 || N == 0) return y;
   GemmArgs g;

@@ -36,6 +36,9 @@ class CudaBackend final : public Backend {
   Tensor from_host(const float* data, const Shape& shape) override;
   void to_host(const Tensor& t, float* out) override;
   Tensor load_weight(const WeightView& w) override;
+  // Quantised weights stay packed on the device (int8 / int4) and linear() reads them with its
+  // own kernel; in f32 compute the dequantised values are kept dense, as on the CPU.
+  Tensor load_linear_weight(const WeightView& w, WeightQuant q) override;
 
   Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act,
                 const Tensor* residual) override;

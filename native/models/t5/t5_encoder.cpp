@@ -43,8 +43,12 @@ constexpr float kMaskedKeyBias = -3.4028234663852886e38f;
 struct Loader {
   Backend& be;
   const WeightStore& store;
+  WeightQuant quant = WeightQuant::kNone;  // applied to the blocks' linear weights only
   Tensor operator()(const std::string& name, const Shape& shape) const {
     return be.load_weight(store.require(name, shape));
+  }
+  Tensor linear(const std::string& name, const Shape& shape) const {
+    return be.load_linear_weight(store.require(name, shape), quant);
   }
 };
 
@@ -70,18 +74,18 @@ t5::Block load_block(const Loader& w, const T5Config& c, int64_t index) {
   const int64_t D = c.d_model, I = c.inner_dim(), F = c.d_ff;
   t5::Block b;
   b.attention_norm = w(p + "layer.0.layer_norm.weight", {D});
-  b.attention.q = w(attn + "q.weight", {I, D});
-  b.attention.k = w(attn + "k.weight", {I, D});
-  b.attention.v = w(attn + "v.weight", {I, D});
-  b.attention.o = w(attn + "o.weight", {D, I});
+  b.attention.q = w.linear(attn + "q.weight", {I, D});
+  b.attention.k = w.linear(attn + "k.weight", {I, D});
+  b.attention.v = w.linear(attn + "v.weight", {I, D});
+  b.attention.o = w.linear(attn + "o.weight", {D, I});
   b.ff_norm = w(p + "layer.1.layer_norm.weight", {D});
   if (c.is_gated_act) {
-    b.ff.wi_0 = w(ff + "wi_0.weight", {F, D});
-    b.ff.wi_1 = w(ff + "wi_1.weight", {F, D});
+    b.ff.wi_0 = w.linear(ff + "wi_0.weight", {F, D});
+    b.ff.wi_1 = w.linear(ff + "wi_1.weight", {F, D});
   } else {
-    b.ff.wi = w(ff + "wi.weight", {F, D});
+    b.ff.wi = w.linear(ff + "wi.weight", {F, D});
   }
-  b.ff.wo = w(ff + "wo.weight", {D, F});
+  b.ff.wo = w.linear(ff + "wo.weight", {D, F});
   return b;
 }
 
@@ -180,10 +184,11 @@ int64_t t5_relative_position_bucket(int64_t relative_position, bool bidirectiona
 T5Encoder::T5Encoder(Backend& be, T5Config config) : be_(be), config_(std::move(config)) {}
 T5Encoder::~T5Encoder() = default;
 
-std::unique_ptr<T5Encoder> T5Encoder::load(Backend& be, const std::string& folder, const std::string& weights) {
+std::unique_ptr<T5Encoder> T5Encoder::load(Backend& be, const std::string& folder, const std::string& weights,
+                                           WeightQuant quant) {
   T5Config config = T5Config::from_json(JsonConfig::load(folder + "/config.json"));
   const WeightStore store = WeightStore::open(weights.empty() ? folder : weights);
-  const Loader w{be, store};
+  const Loader w{be, store, quant};
   const T5Config& c = config;
   std::unique_ptr<T5Encoder> enc(new T5Encoder(be, config));
 

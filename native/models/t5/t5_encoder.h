@@ -51,8 +51,11 @@ struct Block;
 class T5Encoder {
  public:
   // folder: a text_encoder/ directory with config.json and (sharded) safetensors.
-  // `weights` overrides the weights file/index found in `folder` (e.g. a variant).
-  static std::unique_ptr<T5Encoder> load(Backend& be, const std::string& folder, const std::string& weights = "");
+  // `weights` overrides the weights file/index found in `folder` (e.g. a variant). `quant`
+  // quantises the blocks' linear weights at load (int8 per channel / int4 per group of 64,
+  // core/quant.h); embeddings, norms and the position bias stay in the compute dtype.
+  static std::unique_ptr<T5Encoder> load(Backend& be, const std::string& folder, const std::string& weights = "",
+                                         WeightQuant quant = WeightQuant::kNone);
   ~T5Encoder();
 
   const T5Config& config() const { return config_; }
