@@ -10,14 +10,18 @@
 #   1. diffusers: a random full-size PixArt-XL-2-1024-MS transformer saved as a diffusers folder,
 #      inputs, fp32 reference outputs, fp16 SDPA timings (bench/gpu/dit_reference.py)
 #   2. the CUDA conformance tests (ops and tiny fixture models vs the CPU backend)
+#   4. a random full-size T5-XXL and VAE with fp32 references, and diffusers' whole pipeline
+#      timed (bench/gpu/models_reference.py)
 #   3. pixart_cuda_bench on the same weights: micro (ops), bench (forward, 20-step loop), check
-#      (CPU fp32 vs diffusers fp32; CUDA f16/bf16/f32 vs CPU fp32)
-# PIXART_GPU_STEPS=1,2,3 picks steps; PIXART_GPU_SECTIONS picks pixart_cuda_bench's sections.
+#      (CPU fp32 vs diffusers fp32; CUDA f16/bf16/f32 vs CPU fp32), t5 (bf16/int8/int4 vs fp32),
+#      vae (f16/bf16/f32 decode vs fp32, PSNR), memory (device peak of a 1024x1024 generation)
+# Steps run in the order 1, 4, 2, 3. PIXART_GPU_STEPS picks steps; PIXART_GPU_SECTIONS picks
+# pixart_cuda_bench's sections.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/pixart-gpu-out}
 mkdir -p "$out"
-steps=${PIXART_GPU_STEPS:-1,2,3}
+steps=${PIXART_GPU_STEPS:-1,4,2,3}
 work=/tmp/pixart-gpu-work
 mkdir -p "$work/site" "$work/bin"
 t_start=$(date +%s)
@@ -43,6 +47,14 @@ if [[ ,$steps, == *,1,* ]]; then
     > "$out/diffusers.jsonl" 2> "$out/diffusers.err" || { status=1; echo "step 1 failed:"; tail -20 "$out/diffusers.err"; }
   cat "$out/diffusers.jsonl"
 fi
+if [[ ,$steps, == *,4,* ]]; then
+  stamp "4. T5-XXL and VAE references, diffusers' whole pipeline"
+  PYTHONPATH="$work/site${PYTHONPATH:+:$PYTHONPATH}" timeout "${PIXART_GPU_T4:-200}" python3 bench/gpu/models_reference.py \
+    --configs $model_cfg --tokenizer test/fixtures/pixart-tiny/tokenizer --work "$work" \
+    --sections "${PIXART_GPU_MODELS_SECTIONS:-t5,vae,pipeline}" \
+    > "$out/models.jsonl" 2> "$out/models.err" || { status=1; echo "step 4 failed:"; tail -20 "$out/models.err"; }
+  cat "$out/models.jsonl"
+fi
 if [[ ,$steps, == *,2,* ]]; then
   stamp "2. CUDA conformance tests"
   timeout "${PIXART_GPU_T2:-100}" "$work/bin/pixart_cuda_tests" -s --duration=true > "$out/cuda_tests.log" 2>&1 || status=1
@@ -51,8 +63,9 @@ fi
 if [[ ,$steps, == *,3,* ]]; then
   stamp "3. pixart_cuda_bench"
   : > "$out/ours.jsonl"
-  for sec in $(echo "${PIXART_GPU_SECTIONS:-micro,bench,check}" | tr , ' '); do  # one process each: a fault stays in its section
+  for sec in $(echo "${PIXART_GPU_SECTIONS:-micro,bench,check,t5,vae,memory}" | tr , ' '); do  # one process each: a fault stays in its section
     timeout "${PIXART_GPU_T3:-90}" "$work/bin/pixart_cuda_bench" --model "$work/transformer" --inputs "$work/inputs" \
+      --t5 "$work/text_encoder" --t5-inputs "$work/t5_inputs" --vae "$work/vae" --vae-inputs "$work/vae_inputs" \
       --threads "$(nproc)" --no-cpu "${PIXART_GPU_NO_CPU:-0}" --sections "$sec" >> "$out/ours.jsonl" 2>> "$out/ours.err" || { rc=$?; status=1; echo "section $sec: exit $rc"; }
   done
   cat "$out/ours.jsonl"

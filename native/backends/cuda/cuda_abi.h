@@ -39,6 +39,9 @@ int pixart_cuda_device_count(char* err, size_t err_len);
 int pixart_cuda_device_info(int index, PixartCudaDeviceInfo* info, char* err, size_t err_len);
 // CUDA driver version as reported by the driver (e.g. 13000), or -1 if no driver.
 int pixart_cuda_driver_version(void);
+// Free and total memory of device `index` as the driver reports it (every process and context
+// counted); 0 on success, -1 on error.
+int pixart_cuda_device_memory(int index, size_t* free_bytes, size_t* total_bytes);
 
 #ifdef __cplusplus
 }  // extern "C"

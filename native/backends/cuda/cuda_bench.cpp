@@ -31,6 +31,8 @@
 #include "backends/cuda/cuda_abi.h"
 #include "core/status.h"
 #include "models/pixart_dit/pixart_dit.h"
+#include "models/t5/t5_encoder.h"
+#include "models/vae/vae.h"
 
 using namespace pixart;
 
@@ -41,6 +43,7 @@ double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std
 
 struct Args {
   std::string model, inputs, sections = "check,bench,micro";
+  std::string t5, t5_inputs, vae, vae_inputs;
   int threads = 0;
   bool no_cpu = false;
 };
@@ -353,6 +356,142 @@ void section_micro(const Args& a) {
               (long long)cfg.num_layers, layer_ms * double(cfg.num_layers));
 }
 
+// ---------------------------------------------------------------- T5, VAE, memory
+
+std::vector<int32_t> read_i32(const std::string& path, size_t n) {
+  const std::vector<float> raw = read_f32(path, n);  // same byte count
+  std::vector<int32_t> v(n);
+  std::memcpy(v.data(), raw.data(), n * 4);
+  return v;
+}
+
+size_t device_used() {
+  size_t f = 0, t = 0;
+  pixart_cuda_device_memory(0, &f, &t);
+  return t - f;
+}
+
+size_t in_use(Backend& be) {
+  PixartCudaMemoryStats s{};
+  pixart_cuda_memory_stats(&be, &s);
+  return s.in_use;
+}
+
+// Full-size T5-XXL (random, bf16 checkpoint): bf16 / int8 / int4 weights against transformers'
+// fp32 output on the same weights; load time, weight bytes, encode time.
+void section_t5(const Args& a) {
+  const int64_t B = 2, L = 120;
+  const auto ids = read_i32(a.t5_inputs + "/ids.bin", size_t(B * L)), mask = read_i32(a.t5_inputs + "/mask.bin", size_t(B * L));
+  std::vector<float> ref;
+  const struct {
+    const char* name;
+    int compute;
+    WeightQuant q;
+  } modes[] = {{"f32", PIXART_CUDA_F32, WeightQuant::kNone},
+               {"bf16", PIXART_CUDA_BF16, WeightQuant::kNone},
+               {"bf16+int8", PIXART_CUDA_BF16, WeightQuant::kInt8},
+               {"bf16+int4", PIXART_CUDA_BF16, WeightQuant::kInt4},
+               {"f16", PIXART_CUDA_F16, WeightQuant::kNone}};
+  for (const auto& m : modes) {
+    CudaPtr g = make_cuda(m.compute);
+    auto t0 = Clock::now();
+    auto enc = T5Encoder::load(*g, a.t5, "", m.q);
+    sync(*g);
+    const double load_ms = ms_since(t0);
+    const size_t weights = in_use(*g);
+    if (ref.empty()) ref = read_f32(a.t5_inputs + "/ref.bin", size_t(B * L * enc->config().d_model));
+    std::vector<float> out = down(*g, enc->encode(ids.data(), mask.data(), B, L));
+    std::vector<double> ts;
+    for (int r = 0; r < 3; r++) {
+      t0 = Clock::now();
+      down(*g, enc->encode(ids.data(), mask.data(), B, L));
+      ts.push_back(ms_since(t0));
+    }
+    const Diff d = diff(out, ref);
+    std::printf("{\"section\":\"t5\",\"mode\":\"%s\",\"cosine\":%.6f,\"rel\":%.3e,\"finite\":%s,\"load_ms\":%.0f,"
+                "\"encode_ms\":%.1f,\"weight_bytes\":%zu,\"peak_bytes\":%zu}\n",
+                m.name, d.cosine, d.rel, d.finite ? "true" : "false", load_ms, median(ts), weights, peak_bytes(*g));
+    std::fflush(stdout);
+  }
+}
+
+double psnr01(const std::vector<float>& a, const std::vector<float>& b) {  // images in [-1, 1] -> [0, 1]
+  double se = 0;
+  for (size_t i = 0; i < a.size(); i++) {
+    auto c = [](float v) { return std::min(1.0, std::max(0.0, double(v) * 0.5 + 0.5)); };
+    const double d = c(a[i]) - c(b[i]);
+    se += d * d;
+  }
+  const double mse = se / double(a.size());
+  return mse > 0 ? 10.0 * std::log10(1.0 / mse) : 999.0;
+}
+
+// Full-size VAE decode at 1024x1024 (random weights) against diffusers' fp32 decode.
+void section_vae(const Args& a) {
+  const Shape zs = {1, 4, 128, 128};
+  const auto z = read_f32(a.vae_inputs + "/latents.bin", size_t(numel(zs)));
+  const auto ref = read_f32(a.vae_inputs + "/ref.bin", size_t(3 * 1024 * 1024));
+  for (const auto& m : {std::make_pair("f16", PIXART_CUDA_F16), std::make_pair("bf16", PIXART_CUDA_BF16),
+                        std::make_pair("f32", PIXART_CUDA_F32)}) {
+    CudaPtr g = make_cuda(m.second);
+    auto vae = AutoencoderKL::load(*g, a.vae, VAEParts::kDecoder);
+    const size_t weights = in_use(*g);
+    std::vector<float> out = down(*g, vae->decode(g->from_host(z.data(), zs)));
+    std::vector<double> ts;
+    for (int r = 0; r < 3; r++) {
+      auto t0 = Clock::now();
+      down(*g, vae->decode(g->from_host(z.data(), zs)));
+      ts.push_back(ms_since(t0));
+    }
+    const Diff d = diff(out, ref);
+    std::printf("{\"section\":\"vae\",\"mode\":\"%s\",\"psnr_db\":%.2f,\"cosine\":%.6f,\"finite\":%s,\"decode_ms\":%.1f,"
+                "\"weight_bytes\":%zu,\"peak_bytes\":%zu}\n",
+                m.first, psnr01(out, ref), d.cosine, d.finite ? "true" : "false", median(ts), weights, peak_bytes(*g));
+    std::fflush(stdout);
+  }
+}
+
+// Device memory of a 1024x1024 generation: T5 (bf16 backend, int4 / int8 weights) encodes two
+// prompts, the DiT (f16) runs a CFG step, the VAE (f16) decodes. "resident": all three stay
+// loaded; "low-memory": T5 is freed before the DiT loads. Device-wide use from the driver
+// (CUDA contexts and cuBLAS workspaces included), peak over the stages.
+void section_memory(const Args& a) {
+  const int64_t B = 2, L = 120;
+  const auto ids = read_i32(a.t5_inputs + "/ids.bin", size_t(B * L)), mask = read_i32(a.t5_inputs + "/mask.bin", size_t(B * L));
+  const DiTConfig dcfg = DiTConfig::from_json(JsonConfig::load(a.model + "/config.json"));
+  const Data d = load_data(a.inputs, dcfg);
+  const Shape zs = {1, 4, 128, 128};
+  std::vector<float> z(size_t(numel(zs)), 0.5f);
+  for (WeightQuant q : {WeightQuant::kInt4, WeightQuant::kInt8}) {
+    for (bool resident : {true, false}) {
+      const size_t base = device_used();
+      size_t peak = 0;
+      auto note = [&] { peak = std::max(peak, device_used() - base); };
+      CudaPtr tb = make_cuda(PIXART_CUDA_BF16);
+      auto t5 = T5Encoder::load(*tb, a.t5, "", q);
+      std::vector<float> emb = down(*tb, t5->encode(ids.data(), mask.data(), B, L));
+      note();
+      if (!resident) {
+        t5.reset();
+        tb.reset();
+      }
+      CudaPtr g = make_cuda(PIXART_CUDA_F16);
+      auto dit = PixArtDiT::load(*g, a.model);
+      note();
+      down(*g, dit->forward(make_inputs(*g, dcfg, d, d.sq, 2)));
+      note();
+      auto vae = AutoencoderKL::load(*g, a.vae, VAEParts::kDecoder);
+      down(*g, vae->decode(g->from_host(z.data(), zs)));
+      note();
+      std::printf("{\"section\":\"memory\",\"t5\":\"%s\",\"workflow\":\"%s\",\"peak_device_bytes\":%zu,"
+                  "\"dit_vae_pool_peak\":%zu,\"t5_pool_peak\":%zu}\n",
+                  weight_quant_name(q), resident ? "resident" : "low-memory", peak, peak_bytes(*g),
+                  tb ? peak_bytes(*tb) : size_t(0));
+      std::fflush(stdout);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -364,6 +503,10 @@ int main(int argc, char** argv) {
     else if (k == "--threads") a.threads = std::atoi(v.c_str());
     else if (k == "--sections") a.sections = v;
     else if (k == "--no-cpu") a.no_cpu = v == "1";
+    else if (k == "--t5") a.t5 = v;
+    else if (k == "--t5-inputs") a.t5_inputs = v;
+    else if (k == "--vae") a.vae = v;
+    else if (k == "--vae-inputs") a.vae_inputs = v;
     else {
       std::fprintf(stderr, "unknown argument %s\n", k.c_str());
       return 2;
@@ -375,7 +518,8 @@ int main(int argc, char** argv) {
   }
   int failures = 0;
   const std::pair<const char*, void (*)(const Args&)> sections[] = {
-      {"micro", section_micro}, {"bench", section_bench}, {"check", section_check}};
+      {"micro", section_micro}, {"bench", section_bench}, {"check", section_check},
+      {"t5", section_t5},       {"vae", section_vae},     {"memory", section_memory}};
   for (const auto& s : sections) {
     if (a.sections.find(s.first) == std::string::npos) continue;
     const Status st = guarded([&] { s.second(a); });

@@ -24,6 +24,22 @@ __attribute__((visibility("default"))) int pixart_cuda_driver_version(void) {
   return cudaDriverGetVersion(&v) == cudaSuccess && v > 0 ? v : -1;
 }
 
+__attribute__((visibility("default"))) int pixart_cuda_device_memory(int index, size_t* free_bytes, size_t* total_bytes) {
+  int prev = -1;
+  if (cudaGetDevice(&prev) != cudaSuccess) {
+    cudaGetLastError();
+    return -1;
+  }
+  size_t f = 0, t = 0;
+  const bool ok = cudaSetDevice(index) == cudaSuccess && cudaMemGetInfo(&f, &t) == cudaSuccess;
+  cudaSetDevice(prev);
+  cudaGetLastError();
+  if (!ok) return -1;
+  if (free_bytes) *free_bytes = f;
+  if (total_bytes) *total_bytes = t;
+  return 0;
+}
+
 __attribute__((visibility("default"))) int pixart_cuda_device_count(char* err, size_t err_len) {
   int n = 0;
   cudaError_t e = cudaGetDeviceCount(&n);

@@ -651,6 +651,67 @@ std::vector<float> run_dit(Backend& be, const std::string& folder, bool conditio
 
 }  // namespace
 
+TEST_CASE("cuda quantised linear (int8, int4): the packed kernel and the fallback match the CPU's dequantised weights") {
+  REQUIRE_CUDA();
+  struct C {
+    int64_t M, N, K;
+    bool bias, residual;
+    Activation act;
+  };
+  // 64-multiples take the packed kernel (ragged M), the others the dense fallback.
+  const C cases[] = {{70, 192, 128, true, false, Activation::kNone},  {240, 128, 256, false, true, Activation::kNone},
+                     {3, 64, 64, true, false, Activation::kGeluTanh}, {5, 33, 70, true, true, Activation::kNone},
+                     {130, 256, 4096, false, false, Activation::kNone}};
+  for (const C& c : cases) {
+    const auto wv = rnd(c.N * c.K, 71, 0.05f);
+    for (WeightQuant q : {WeightQuant::kInt8, WeightQuant::kInt4}) {
+      WeightView view;
+      view.name = "w";
+      view.file = "test";
+      view.dtype = DType::kF32;
+      view.shape = {c.N, c.K};
+      view.data = wv.data();
+      view.bytes = wv.size() * 4;
+      const std::vector<In> ins = {{rnd(c.M * c.K, 72), {c.M, c.K}}, {rnd(c.N, 73, 0.1f), {c.N}}, {rnd(c.M * c.N, 74), {c.M, c.N}}};
+      op_case(std::string(weight_quant_name(q)) + " linear M" + std::to_string(c.M) + " N" + std::to_string(c.N) + " K" +
+                  std::to_string(c.K),
+              ins, [&](Backend& be, const std::vector<Tensor>& t) {
+                const Tensor w = be.load_linear_weight(view, q);
+                return be.linear(t[0], w, c.bias ? &t[1] : nullptr, c.act, c.residual ? &t[2] : nullptr);
+              });
+    }
+  }
+  // A quantised weight is not a plain tensor for other ops.
+  const auto wv = rnd(64 * 64, 75);
+  WeightView view;
+  view.name = "w";
+  view.file = "test";
+  view.dtype = DType::kF32;
+  view.shape = {64, 64};
+  view.data = wv.data();
+  view.bytes = wv.size() * 4;
+  Backend& g = cuda(PIXART_CUDA_F16);
+  const Tensor w = g.load_linear_weight(view, WeightQuant::kInt8);
+  CHECK(code_of([&] { g.scale(w, 2.f); }) == StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("cuda T5 encoder (tiny fixture) with int8 / int4 weights matches the CPU's quantised model") {
+  REQUIRE_CUDA();
+  const int64_t B = 2, L = 16;
+  std::vector<int32_t> ids(B * L), mask(B * L, 1);
+  std::mt19937 g(8);
+  for (auto& id : ids) id = int32_t(g() % 32000);
+  for (int64_t j = 9; j < L; j++) mask[L + j] = 0;
+  for (WeightQuant q : {WeightQuant::kInt8, WeightQuant::kInt4}) {
+    auto run = [&](Backend& be) {
+      auto enc = T5Encoder::load(be, kFixtures + "/pixart-tiny/text_encoder", "", q);
+      return down(be, enc->encode(ids.data(), mask.data(), B, L));
+    };
+    const auto ref = run(cpu_be());
+    for (const Mode& m : kModes) expect_model_close(std::string("T5 encode ") + weight_quant_name(q), m, run(cuda(m.compute)), ref);
+  }
+}
+
 TEST_CASE("cuda T5 encoder (tiny fixture) matches the CPU backend") {
   REQUIRE_CUDA();
   const int64_t B = 2, L = 16;
