@@ -9,7 +9,7 @@ export type {
   EncodePromptOptions, GenerateOptions, GenerateResult, HostTensor, OutputType, PromptEmbeddings, StepInfo,
 } from './pipeline/types.js';
 export { PixArtImage, type ImageFormat } from './pipeline/images.js';
-export { T5EncoderModel } from './models/T5EncoderModel.js';
+export { T5EncoderModel, T5_QUANTIZATIONS, type T5Quantization, type T5LoadOptions } from './models/T5EncoderModel.js';
 export { PixArtTransformer2DModel } from './models/PixArtTransformer2DModel.js';
 export { AutoencoderKL, type LatentDistribution } from './models/AutoencoderKL.js';
 export type { ComponentLoadOptions } from './models/Component.js';

@@ -41,6 +41,15 @@ describe('pixart generate', () => {
     expect(existsSync(join(dir, 'many-1.webp')) && existsSync(join(dir, 'many-2.webp'))).toBe(true);
   });
 
+  it('--t5-quant int8 generates; an unknown mode is a usage error', async () => {
+    const file = join(dir, 'quant.png');
+    const r = await cli('generate', 'A small cactus', '--model', TINY_MODEL, '--out', file, '-W', '64', '-H', '64',
+      '--no-binning', '--steps', '2', '--seed', '7', '--t5-quant', 'int8', '--quiet');
+    expect(r.code).toBe(EXIT.ok);
+    expect(readFileSync(file).subarray(1, 4).toString()).toBe('PNG');
+    expect((await cli('generate', 'x', '--model', TINY_MODEL, '--t5-quant', 'int2', '--quiet')).code).toBe(EXIT.usage);
+  });
+
   it('exit codes: usage 2, model 3, device 4', async () => {
     expect((await cli('generate', 'x')).code).toBe(EXIT.usage); // --model missing
     expect((await cli('generate', 'x', '--model', TINY_MODEL, '--steps', 'abc')).code).toBe(EXIT.usage);

@@ -63,6 +63,8 @@ export function buildProgram(): Command {
     .option('--num-images <n>', 'images per prompt', int('num-images'), 1)
     .option('--no-binning', 'do not map the size to the nearest aspect-ratio bin')
     .option('--no-clean-caption', 'do not clean the caption (diffusers clean_caption=False)')
+    .addOption(new Option('--dtype <dtype>', 'GPU compute dtype of the transformer and VAE').choices(['float16', 'bfloat16', 'float32']))
+    .addOption(new Option('--t5-quant <mode>', 'weight-only quantisation of the T5 text encoder').choices(['none', 'int8', 'int4']).default('none'))
     .option('-q, --quiet', 'no progress bar')
     .action(async (prompt: string, o) => {
       const abort = new AbortController();
@@ -71,6 +73,7 @@ export function buildProgram(): Command {
       const perFile = new Map<string, cliProgress.SingleBar>();
       const pipe = await PixArtAlphaPipeline.fromPretrained(o.model, {
         device: o.device as Device, threads: o.threads, revision: o.revision, variant: o.variant,
+        dtype: o.dtype, textEncoderQuantization: o.t5Quant,
         offline: o.offline ? true : undefined, signal: abort.signal,
         onDownloadProgress: (e) => {
           if (!bars) return;

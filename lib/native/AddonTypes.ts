@@ -47,7 +47,8 @@ export interface NativeEngine {
   readonly device: string;
   readonly threads: number;
   /** `weights`: a specific weights file or index in the folder (e.g. a variant); default: the standard names. */
-  loadT5(folder: string, weights?: string): Promise<NativeT5Encoder>;
+  /** `quantization`: weight-only quantisation of the linear weights at load ('int8' per channel, 'int4' per group of 64). */
+  loadT5(folder: string, weights?: string, quantization?: 'none' | 'int8' | 'int4'): Promise<NativeT5Encoder>;
   loadDiT(folder: string, weights?: string): Promise<NativePixArtDiT>;
   loadVAE(folder: string, weights?: string): Promise<NativeAutoencoderKL>;
   /** Jobs queued or running on this engine's thread. */

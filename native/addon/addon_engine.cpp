@@ -95,8 +95,15 @@ std::shared_ptr<EngineCore> Engine::Core(Napi::Env env) {
 Napi::Value Engine::LoadT5(const Napi::CallbackInfo& info) {
   auto core = Core(info.Env());
   auto [folder, weights] = FolderAndWeights(info);
-  return core->thread->Submit(info.Env(), std::make_unique<LoadJob<T5Encoder, NewT5Handle>>(info.Env(), core, [folder, weights](Backend& be) {
-    return T5Encoder::load(be, folder, weights);
+  // Third argument: weight-only quantisation of the linear weights, "none" | "int8" | "int4".
+  WeightQuant quant = WeightQuant::kNone;
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    const std::string q = ArgString(info[2], "quantization");
+    if (q != "none" && q != "int8" && q != "int4") throw TypeError(info.Env(), "quantization must be 'none', 'int8' or 'int4'");
+    quant = parse_weight_quant(q);
+  }
+  return core->thread->Submit(info.Env(), std::make_unique<LoadJob<T5Encoder, NewT5Handle>>(info.Env(), core, [folder, weights, quant](Backend& be) {
+    return T5Encoder::load(be, folder, weights, quant);
   }));
 }
 Napi::Value Engine::LoadDiT(const Napi::CallbackInfo& info) {
