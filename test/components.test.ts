@@ -1,6 +1,8 @@
 // The three models through the whole stack (TS component -> N-API -> engine thread -> CPU
 // backend) against the diffusers/transformers reference outputs.
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readSafetensorsFile } from '../lib/io/safetensorsFile.js';
 import { AutoencoderKL } from '../lib/models/AutoencoderKL.js';
 import { PixArtTransformer2DModel } from '../lib/models/PixArtTransformer2DModel.js';
 import { T5EncoderModel } from '../lib/models/T5EncoderModel.js';
@@ -99,6 +101,29 @@ describe('PixArtTransformer2DModel', () => {
       text: new Float32Array(120 * 64), textShape: [1, 120, 64],
     })).rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT' });
     dit.dispose();
+  });
+});
+
+describe('AutoencoderKL tiled decoding', () => {
+  // diffusers' enable_tiling() on the tiny VAE: 3x4 overlapping tiles of 8 latents, blended
+  // (reference from test/fixtures/generated/make_vae_tiled.py).
+  const ref = readSafetensorsFile(join(TINY_MODEL, '..', 'generated', 'vae_tiled.safetensors'));
+  it('matches diffusers, and differs from the untiled decode as diffusers\' does', async () => {
+    const vae = await AutoencoderKL.fromPretrained(`${TINY_MODEL}/vae`, { engine });
+    const z = ref.get('z')!;
+    expect(vae.useTiling).toBe(false);
+    const plain = await vae.decode({ data: z.data as Float32Array, shape: z.shape });
+    expectClose(plain.data, ref.get('plain')!.data as Float32Array, { ...TOL, label: 'untiled' });
+    vae.enableTiling();
+    const tiled = await vae.decode({ data: z.data as Float32Array, shape: z.shape });
+    expect(tiled.shape).toEqual(ref.get('sample')!.shape);
+    expectClose(tiled.data, ref.get('sample')!.data as Float32Array, { ...TOL, label: 'tiled' });
+    // One tile or less: the plain decode, as diffusers does.
+    const small = { data: (z.data as Float32Array).slice(0, 4 * 8 * 8), shape: [1, 4, 8, 8] };
+    const one = await vae.decode(small);
+    vae.disableTiling();
+    expect((await vae.decode(small)).data).toEqual(one.data);
+    vae.dispose();
   });
 });
 

@@ -65,6 +65,7 @@ export function buildProgram(): Command {
     .option('--no-clean-caption', 'do not clean the caption (diffusers clean_caption=False)')
     .addOption(new Option('--dtype <dtype>', 'GPU compute dtype of the transformer and VAE').choices(['float16', 'bfloat16', 'float32']))
     .addOption(new Option('--t5-quant <mode>', 'weight-only quantisation of the T5 text encoder').choices(['none', 'int8', 'int4']).default('none'))
+    .option('--vae-tiling', 'decode in overlapping tiles (less memory for large images; diffusers enable_tiling())')
     .option('-q, --quiet', 'no progress bar')
     .action(async (prompt: string, o) => {
       const abort = new AbortController();
@@ -85,6 +86,7 @@ export function buildProgram(): Command {
       const bar = o.quiet ? null : new cliProgress.SingleBar({ format: 'denoising [{bar}] {value}/{total} steps | {duration}s', hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic);
       try {
         bar?.start(o.steps, 0);
+        if (o.vaeTiling) pipe.vae?.enableTiling();
         const result = await pipe.generate({
           prompt,
           negativePrompt: o.negativePrompt,

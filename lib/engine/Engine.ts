@@ -26,12 +26,15 @@ const DEVICE_RE = /^(cpu|cuda|cuda:\d+)$/;
 export class Engine {
   readonly native: NativeEngine;
   readonly device: Device;
+  /** The compute dtype: always 'float32' on the CPU; on a GPU the one asked for (default 'float16'). */
+  readonly dtype: 'float16' | 'bfloat16' | 'float32';
   #disposed = false;
   static #shared = new Map<string, Engine>();
 
-  private constructor(native: NativeEngine, device: Device) {
+  private constructor(native: NativeEngine, device: Device, dtype: 'float16' | 'bfloat16' | 'float32') {
     this.native = native;
     this.device = device;
+    this.dtype = dtype;
   }
 
   static create(options: EngineOptions = {}): Engine {
@@ -48,7 +51,8 @@ export class Engine {
     }
     const addon = loadAddon();
     try {
-      return new Engine(new addon.Engine({ device, threads, dtype: options.dtype, allowTf32: options.allowTf32 }), device);
+      const native = new addon.Engine({ device, threads, dtype: options.dtype, allowTf32: options.allowTf32 });
+      return new Engine(native, device, device === 'cpu' ? 'float32' : options.dtype ?? 'float16');
     } catch (e) {
       const err = e as { code?: string; message?: string };
       throw new PixArtError(err.code ?? 'ERR_PIXART_INTERNAL', err.message ?? String(e), { cause: e });

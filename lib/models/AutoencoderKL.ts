@@ -1,4 +1,4 @@
-import type { Engine } from '../engine/Engine.js';
+import { Engine } from '../engine/Engine.js';
 import { callNative } from '../native/binding.js';
 import type { HostTensor, NativeAutoencoderKL } from '../native/AddonTypes.js';
 import { Component, engineFor, weightsFor, type ComponentLoadOptions } from './Component.js';
@@ -9,6 +9,11 @@ export interface LatentDistribution {
   /** clamped to [-30, 20] as diffusers does */
   logvar: HostTensor;
   std: HostTensor;
+}
+
+function allFinite(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
+  return true;
 }
 
 /** diffusers' AutoencoderKL: decode latents to images, encode images to a latent distribution. */
@@ -28,11 +33,41 @@ export class AutoencoderKL extends Component<NativeAutoencoderKL> {
     return new AutoencoderKL(engine, handle, folder, config);
   }
 
-  /** z = latents / scaling_factor (what diffusers' vae.decode takes) -> raw image [B, 3, H, W], unclamped. */
+  /**
+   * Tiled decoding (diffusers' enable_tiling()): latents larger than one tile (config
+   * sample_size / 8 latents) are decoded in overlapping tiles blended together, so memory
+   * follows the tile size rather than the image size. Off by default, as in diffusers.
+   */
+  useTiling = false;
+  enableTiling(): void {
+    this.useTiling = true;
+  }
+  disableTiling(): void {
+    this.useTiling = false;
+  }
+
+  /**
+   * z = latents / scaling_factor (what diffusers' vae.decode takes) -> raw image [B, 3, H, W], unclamped.
+   * On a float16 GPU engine an overflow (NaN/Inf in the image) is not returned: the decode is
+   * redone once on a bfloat16 engine on the same device (same range as float32), and
+   * `onPrecisionFallback` (if set) is told.
+   */
   async decode(z: HostTensor): Promise<HostTensor> {
     const h = this.live('AutoencoderKL.decode');
-    return callNative(() => h.decode(z.data, z.shape as [number, number, number, number]), 'VAE decode');
+    const shape = z.shape as [number, number, number, number];
+    const out = await callNative(() => h.decode(z.data, shape, this.useTiling), 'VAE decode');
+    if (this.engine.dtype !== 'float16' || allFinite(out.data)) return out;
+    this.onPrecisionFallback?.({ from: 'float16', to: 'bfloat16' });
+    const wide = await AutoencoderKL.fromPretrained(this.folder, { engine: Engine.shared({ device: this.engine.device, dtype: 'bfloat16' }) });
+    try {
+      return await callNative(() => wide.live('AutoencoderKL.decode').decode(z.data, shape, this.useTiling), 'VAE decode (bfloat16)');
+    } finally {
+      wide.dispose();
+    }
   }
+
+  /** Called when a float16 decode overflowed and was redone in bfloat16. */
+  onPrecisionFallback?: (e: { from: 'float16'; to: 'bfloat16' }) => void;
 
   /** image in [-1, 1], [B, 3, H, W] -> the diagonal Gaussian the encoder predicts. */
   async encode(image: HostTensor): Promise<LatentDistribution> {

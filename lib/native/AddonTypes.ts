@@ -36,7 +36,7 @@ export interface NativePixArtDiT {
 
 export interface NativeAutoencoderKL {
   /** z = latents / scaling_factor, [B, C, h, w] -> raw decode [B, 3, 8h, 8w]. */
-  decode(z: Float32Array, shape: [number, number, number, number]): Promise<HostTensor>;
+  decode(z: Float32Array, shape: [number, number, number, number], tiled?: boolean): Promise<HostTensor>;
   /** image in [-1, 1], [B, 3, H, W] -> moments [B, 2*C, H/8, W/8] (mean, logvar). */
   encode(x: Float32Array, shape: [number, number, number, number]): Promise<HostTensor>;
   dispose(): void;

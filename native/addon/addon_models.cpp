@@ -157,7 +157,8 @@ class VAEHandle final : public ModelHandle<VAEHandle, AutoencoderKL> {
                         InstanceMethod("dispose", &VAEHandle::DisposeJs),
                         InstanceAccessor("disposed", &VAEHandle::DisposedJs, nullptr)});
   }
-  // decode(z: Float32Array, shape [B, C, h, w]) -> raw image [B, 3, 8h, 8w]; z is latents / scaling_factor
+  // decode(z: Float32Array, shape [B, C, h, w], tiled?: boolean) -> raw image [B, 3, 8h, 8w];
+  // z is latents / scaling_factor; tiled: diffusers' tiled decode (AutoencoderKL::decode_tiled)
   Napi::Value Decode(const Napi::CallbackInfo& info) { return Run(info, false); }
   // encode(x: Float32Array, shape [B, 3, H, W]) -> moments [B, 2*latent, H/8, W/8]
   Napi::Value Encode(const Napi::CallbackInfo& info) { return Run(info, true); }
@@ -168,9 +169,10 @@ class VAEHandle final : public ModelHandle<VAEHandle, AutoencoderKL> {
     auto live = Live(env);
     Shape s = ArgShape(info[1], "shape", 4);
     auto data = std::make_shared<std::vector<float>>(ArgF32(info[0], encode ? "image" : "latents", numel(s)));
-    return Submit<AutoencoderKL>(env, live, [data, s, encode](Backend& be, AutoencoderKL& m) {
+    const bool tiled = !encode && info.Length() > 2 && info[2].ToBoolean();
+    return Submit<AutoencoderKL>(env, live, [data, s, encode, tiled](Backend& be, AutoencoderKL& m) {
       Tensor x = be.from_host(data->data(), s);
-      return encode ? m.encode(x) : m.decode(x);
+      return encode ? m.encode(x) : tiled ? m.decode_tiled(x) : m.decode(x);
     });
   }
 };

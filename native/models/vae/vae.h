@@ -34,6 +34,7 @@ struct VAEConfig {
   bool use_post_quant_conv = true;
   bool mid_block_add_attention = true;
   double scaling_factor = 0.18215;
+  int64_t sample_size = 32;  // diffusers' default; with tiling, the decoded tile size in pixels
   std::optional<double> shift_factor;  // null for the SD/PixArt VAE; the pipeline only scales
 
   // Pixels per latent along each axis: one 2x resampling between consecutive blocks.
@@ -65,6 +66,12 @@ class AutoencoderKL {
   // z [B, latent_channels, h, w] = latents / scaling_factor (what diffusers' vae.decode gets)
   //   -> [B, out_channels, h*s, w*s] with s = scale_factor(); raw, unclamped.
   Tensor decode(const Tensor& z);
+  // diffusers' tiled decode (AutoencoderKL.enable_tiling()): overlapping latent tiles of
+  // tile_latent = sample_size / scale_factor() (stride 3/4 of that), decoded one at a time and
+  // blended linearly over a quarter tile, so peak memory follows the tile, not the image.
+  // Tiles only when z is larger than one tile (as diffusers); otherwise the same as decode().
+  // The blending runs on the host (float32), as do the tile crops.
+  Tensor decode_tiled(const Tensor& z);
   // x [B, in_channels, H, W] in [-1, 1], H and W >= scale_factor()
   //   -> moments [B, 2*latent_channels, H/s, W/s] (floor, as the stride-2 convs give):
   //      channels [0, latent) are the mean, [latent, 2*latent) the unclamped logvar.
