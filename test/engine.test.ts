@@ -6,6 +6,19 @@ import { T5EncoderModel } from '../lib/models/T5EncoderModel.js';
 import { TINY_MODEL } from './helpers/fixtures.js';
 
 describe('Engine', () => {
+  it('reports its dtype; emptyCache runs in queue order and is a no-op on the CPU', async () => {
+    const engine = Engine.create({ threads: 1 });
+    expect(engine.dtype).toBe('float32');
+    const t5 = await T5EncoderModel.fromPretrained(`${TINY_MODEL}/text_encoder`, { engine });
+    const ids = new Int32Array(8).fill(5), mask = new Int32Array(8).fill(1);
+    const before = await t5.encode(ids, mask, 1, 8);
+    await engine.emptyCache();
+    expect((await t5.encode(ids, mask, 1, 8)).data).toEqual(before.data);
+    t5.dispose();
+    engine.dispose();
+    await expect(engine.emptyCache()).rejects.toMatchObject({ code: 'ERR_PIXART_DISPOSED' });
+  });
+
   it('keeps the event loop turning while a model loads and runs', async () => {
     const engine = Engine.create({ threads: 2 });
     let ticks = 0;

@@ -1,5 +1,5 @@
 import { PixArtError } from '../errors.js';
-import { loadAddon } from '../native/binding.js';
+import { callNative, loadAddon } from '../native/binding.js';
 import type { CudaProbe, NativeEngine } from '../native/AddonTypes.js';
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
@@ -82,6 +82,15 @@ export class Engine {
   /** Jobs queued or running. */
   get pending(): number {
     return this.#disposed ? 0 : this.native.pending();
+  }
+
+  /**
+   * Returns the memory the engine keeps cached for reuse (the GPU pool's freed blocks) to the
+   * device, once the work queued before it has run. A no-op on the CPU.
+   */
+  async emptyCache(): Promise<void> {
+    this.assertLive();
+    await callNative(() => this.native.emptyCache(), 'emptyCache');
   }
 
   get disposed(): boolean {

@@ -50,6 +50,8 @@ export interface NativeEngine {
   /** `quantization`: weight-only quantisation of the linear weights at load ('int8' per channel, 'int4' per group of 64). */
   loadT5(folder: string, weights?: string, quantization?: 'none' | 'int8' | 'int4'): Promise<NativeT5Encoder>;
   loadDiT(folder: string, weights?: string): Promise<NativePixArtDiT>;
+  /** Returns the backend's cached device memory (GPU pool) to the device, after queued work. */
+  emptyCache(): Promise<void>;
   loadVAE(folder: string, weights?: string): Promise<NativeAutoencoderKL>;
   /** Jobs queued or running on this engine's thread. */
   pending(): number;

@@ -200,6 +200,10 @@ export class PixArtAlphaPipeline {
         ({ embeds: negEmbeds, mask: negMask } = await this.#encodeTexts(negs, embeds.shape[1], cleanCaption, options.signal));
       }
     }
+    // A text encoder on its own GPU engine (bfloat16 by default) keeps its activations cached;
+    // give them back so the transformer and VAE can use the memory.
+    const te = this.textEncoder;
+    if (te && !te.disposed && te.engine.device !== 'cpu' && te.engine !== this.transformer?.engine) await te.engine.emptyCache();
     return {
       promptEmbeds: repeatRows(embeds, n),
       promptAttentionMask: repeatRows(mask, n),

@@ -38,6 +38,17 @@ class LoadJob final : public Job {
   std::shared_ptr<Model> model_;
 };
 
+// emptyCache(): the backend's cached device memory back to the device, in queue order.
+class EmptyCacheJob final : public Job {
+ public:
+  EmptyCacheJob(Napi::Env env, std::shared_ptr<EngineCore> core) : Job(env), core_(std::move(core)) {}
+  void Execute() override { core_->backend->empty_cache(); }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  std::shared_ptr<EngineCore> core_;
+};
+
 // loadX(folder, weights?): `weights` names a specific weights file or index (a variant).
 std::pair<std::string, std::string> FolderAndWeights(const Napi::CallbackInfo& info) {
   std::string folder = ArgString(info[0], "folder");
@@ -50,6 +61,7 @@ Napi::Function Engine::Init(Napi::Env env) {
   return DefineClass(env, "Engine",
                      {InstanceMethod<&Engine::LoadT5>("loadT5"), InstanceMethod<&Engine::LoadDiT>("loadDiT"),
                       InstanceMethod<&Engine::LoadVAE>("loadVAE"), InstanceMethod<&Engine::Pending>("pending"),
+                      InstanceMethod<&Engine::EmptyCache>("emptyCache"),
                       InstanceMethod<&Engine::Dispose>("dispose"), InstanceAccessor<&Engine::Device>("device"),
                       InstanceAccessor<&Engine::Threads>("threads")});
 }
@@ -119,6 +131,11 @@ Napi::Value Engine::LoadVAE(const Napi::CallbackInfo& info) {
   return core->thread->Submit(info.Env(), std::make_unique<LoadJob<AutoencoderKL, NewVAEHandle>>(info.Env(), core, [folder, weights](Backend& be) {
     return AutoencoderKL::load(be, folder, VAEParts::kBoth, weights);
   }));
+}
+
+Napi::Value Engine::EmptyCache(const Napi::CallbackInfo& info) {
+  auto core = Core(info.Env());
+  return core->thread->Submit(info.Env(), std::make_unique<EmptyCacheJob>(info.Env(), core));
 }
 
 Napi::Value Engine::Pending(const Napi::CallbackInfo& info) {

@@ -32,6 +32,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
   Napi::Value LoadDiT(const Napi::CallbackInfo& info);
   Napi::Value LoadVAE(const Napi::CallbackInfo& info);
   Napi::Value Pending(const Napi::CallbackInfo& info);
+  Napi::Value EmptyCache(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value Device(const Napi::CallbackInfo& info);
   Napi::Value Threads(const Napi::CallbackInfo& info);

@@ -48,6 +48,10 @@ class Backend {
     return from_host(deq.data(), w.shape);
   }
 
+  // Returns memory the backend caches for reuse to the system (a GPU backend's pool of freed
+  // blocks); tensors still alive are untouched. A no-op for backends without a cache.
+  virtual void empty_cache() {}
+
   // --- linear algebra ---
   // y[..., N] = act(x[..., K] · w[N, K]^T + bias[N]) + residual[..., N]   (bias, residual optional)
   virtual Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias,

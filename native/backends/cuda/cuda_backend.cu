@@ -8,6 +8,7 @@
 #include "../../core/op_checks.h"
 #include "attention.cuh"
 #include "conv2d.cuh"
+#include "cudnn_conv.h"
 #include "convert.cuh"
 #include "cuda_common.cuh"
 #include "device_buffer.h"
@@ -80,12 +81,14 @@ struct CudaBackend::Impl {
   std::unique_ptr<Gemm> gemm;
   DeviceBuffer flag;  // one int for has_non_finite
   bool force_unfused_attention = false;
+  std::unique_ptr<CudnnConv> cudnn;  // created by the first conv2d
 
   ~Impl() {
     int cur = -1;
     if (cudaGetDevice(&cur) == cudaSuccess && cur != device) cudaSetDevice(device);
     if (stream) cudaStreamSynchronize(stream);
     flag.reset();
+    cudnn.reset();
     gemm.reset();
     if (stream) cudaStreamDestroy(stream);
     cudaGetLastError();
@@ -529,6 +532,11 @@ Tensor CudaBackend::conv2d(const Tensor& x, const Tensor& w, const Tensor* bias,
   a.stride = stride;
   a.pad_top = pt;
   a.pad_left = pl;
+  if (!impl_->cudnn) impl_->cudnn = std::make_unique<CudnnConv>();  // on first use: cudnnCreate takes time and memory
+  if (impl_->cudnn->run(impl_->dt, a, pb, pr, *impl_->pool, impl_->stream)) {
+    if (a.bias) launch_channel_bias(impl_->dt, a.y, a.bias, B, O, Ho * Wo, impl_->stream);
+    return y;
+  }
   run_conv2d(impl_->dt, a, *impl_->gemm, *impl_->pool, impl_->stream);
   return y;
 }

@@ -74,7 +74,7 @@ class CudaBackend final : public Backend {
   // True if t holds a NaN or +-Inf (a reduction kernel; synchronises).
   bool has_non_finite(const Tensor& t);
   PoolStats memory_stats() const;
-  void empty_cache();   // returns the pool's cached blocks to the device
+  void empty_cache() override;  // returns the pool's cached blocks to the device
   void synchronize();   // waits for the stream; throws what the device reported
   const CudaBackendOptions& options() const;
   // Test hook: route attention through the unfused GEMM-softmax-GEMM path for every head dim.

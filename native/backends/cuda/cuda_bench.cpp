@@ -448,6 +448,23 @@ void section_vae(const Args& a) {
                 "\"weight_bytes\":%zu,\"peak_bytes\":%zu}\n",
                 m.first, psnr01(out, ref), d.cosine, d.finite ? "true" : "false", median(ts), weights, peak_bytes(*g));
     std::fflush(stdout);
+    if (m.second != PIXART_CUDA_F16) continue;
+    // Tiled (diffusers' enable_tiling): memory and time; its blend differs from the plain decode by design.
+    pixart_cuda_empty_cache(g.get(), nullptr, nullptr, 0);
+    PixartCudaMemoryStats st{};
+    const size_t before = in_use(*g);
+    std::vector<float> tiled = down(*g, vae->decode_tiled(g->from_host(z.data(), zs)));
+    ts.clear();
+    for (int r = 0; r < 3; r++) {
+      auto t0 = Clock::now();
+      down(*g, vae->decode_tiled(g->from_host(z.data(), zs)));
+      ts.push_back(ms_since(t0));
+    }
+    pixart_cuda_memory_stats(g.get(), &st);
+    std::printf("{\"section\":\"vae\",\"mode\":\"f16 tiled\",\"psnr_vs_untiled_fp32_db\":%.2f,\"finite\":%s,"
+                "\"decode_ms\":%.1f,\"weight_bytes\":%zu,\"reserved_bytes\":%zu}\n",
+                psnr01(tiled, ref), diff(tiled, ref).finite ? "true" : "false", median(ts), before, st.reserved);
+    std::fflush(stdout);
   }
 }
 
@@ -462,8 +479,16 @@ void section_memory(const Args& a) {
   const Data d = load_data(a.inputs, dcfg);
   const Shape zs = {1, 4, 128, 128};
   std::vector<float> z(size_t(numel(zs)), 0.5f);
-  for (WeightQuant q : {WeightQuant::kInt4, WeightQuant::kInt8}) {
-    for (bool resident : {true, false}) {
+  struct Run {
+    WeightQuant q;
+    bool resident, tiled;
+  };
+  for (const Run& run : {Run{WeightQuant::kInt4, true, false}, Run{WeightQuant::kInt4, true, true},
+                         Run{WeightQuant::kInt4, false, true}, Run{WeightQuant::kInt8, true, true},
+                         Run{WeightQuant::kInt8, false, true}}) {
+    const WeightQuant q = run.q;
+    const bool resident = run.resident;
+    {
       const size_t base = device_used();
       size_t peak = 0;
       auto note = [&] { peak = std::max(peak, device_used() - base); };
@@ -471,6 +496,7 @@ void section_memory(const Args& a) {
       auto t5 = T5Encoder::load(*tb, a.t5, "", q);
       std::vector<float> emb = down(*tb, t5->encode(ids.data(), mask.data(), B, L));
       note();
+      pixart_cuda_empty_cache(tb.get(), nullptr, nullptr, 0);  // T5's activations: the engine's emptyCache()
       if (!resident) {
         t5.reset();
         tb.reset();
@@ -481,12 +507,13 @@ void section_memory(const Args& a) {
       down(*g, dit->forward(make_inputs(*g, dcfg, d, d.sq, 2)));
       note();
       auto vae = AutoencoderKL::load(*g, a.vae, VAEParts::kDecoder);
-      down(*g, vae->decode(g->from_host(z.data(), zs)));
+      const Tensor zt = g->from_host(z.data(), zs);
+      down(*g, run.tiled ? vae->decode_tiled(zt) : vae->decode(zt));
       note();
-      std::printf("{\"section\":\"memory\",\"t5\":\"%s\",\"workflow\":\"%s\",\"peak_device_bytes\":%zu,"
-                  "\"dit_vae_pool_peak\":%zu,\"t5_pool_peak\":%zu}\n",
-                  weight_quant_name(q), resident ? "resident" : "low-memory", peak, peak_bytes(*g),
-                  tb ? peak_bytes(*tb) : size_t(0));
+      std::printf("{\"section\":\"memory\",\"t5\":\"%s\",\"workflow\":\"%s\",\"vae\":\"%s\",\"peak_device_bytes\":%zu,"
+                  "\"baseline_device_bytes\":%zu,\"dit_vae_pool_peak\":%zu,\"t5_pool_peak\":%zu}\n",
+                  weight_quant_name(q), resident ? "resident" : "low-memory", run.tiled ? "tiled" : "untiled", peak, base,
+                  peak_bytes(*g), tb ? peak_bytes(*tb) : size_t(0));
       std::fflush(stdout);
     }
   }
