@@ -35,7 +35,10 @@ tar -C "$work" -xJf .gpu-check/pixart_cuda.tar.xz && tar -C "$work/site" -xJf .g
 lt=$(python3 -c 'import nvidia.cu13, os; print(os.path.join(nvidia.cu13.__path__[0], "lib"))' 2>/dev/null || true)
 [ -e "$lt/libcublasLt.so.13" ] || lt=$(dirname "$(find /opt /usr /root /home -name 'libcublasLt.so.13*' 2>/dev/null | head -1)")
 echo "cuBLASLt from: $lt"
-export LD_LIBRARY_PATH="$work/bin:$lt:${LD_LIBRARY_PATH:-}" PIXART_SOURCE_DIR="$PWD" PYTHONUNBUFFERED=1 PIXART_CUDA_VERBOSE=1
+# cuDNN (optional; the CUDA backend dlopens libcudnn.so.9 for its f16/bf16 convolutions): PyTorch's.
+dnn=$(python3 -c 'import nvidia.cudnn, os; print(os.path.join(nvidia.cudnn.__path__[0], "lib"))' 2>/dev/null || true)
+echo "cuDNN from: ${dnn:-(none)}"
+export LD_LIBRARY_PATH="$work/bin:$lt${dnn:+:$dnn}:${LD_LIBRARY_PATH:-}" PIXART_SOURCE_DIR="$PWD" PYTHONUNBUFFERED=1 PIXART_CUDA_VERBOSE=1
 
 model_cfg=test/fixtures/configs/PixArt-XL-2-1024-MS
 status=0

@@ -327,8 +327,8 @@ void section_micro(const Args& a) {
   double layer_ms = 0;
   std::vector<Op> all = ops;
   static const char* kSchedules[] = {"self-attention schedule 0", "self-attention schedule 1", "self-attention schedule 2",
-                                     "self-attention schedule 3"};
-  for (int v = 0; v < 4; v++) {
+                                     "self-attention schedule 3", "self-attention schedule 4"};
+  for (int v = 0; v < 5; v++) {
     all.push_back({kSchedules[v], 4.0 * B * Hh * double(N) * N * Dh, 0, [&, v] {
                      setenv("PIXART_CUDA_ATTENTION_VARIANT", std::to_string(v).c_str(), 1);
                      Tensor t = g.attention(x, x, x, int(Hh), scale, nullptr, nullptr);

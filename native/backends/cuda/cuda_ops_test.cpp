@@ -305,7 +305,7 @@ TEST_CASE("cuda attention: every schedule of the fused kernel, and the tuned cho
               });
     }
   };
-  for (int v = 0; v < 4; v++) {
+  for (int v = 0; v < 5; v++) {
     setenv("PIXART_CUDA_ATTENTION_VARIANT", std::to_string(v).c_str(), 1);
     run_cases("schedule " + std::to_string(v));
   }

@@ -118,8 +118,10 @@ __device__ __forceinline__ void load_tile(T* sm, const T* g, int64_t valid, cons
   }
 }
 
-template <class T, int DP, int DN, int kMT, int kWarps, int kBN, bool kBias>
-__global__ void __launch_bounds__(kWarps * 32) flash_mma_kernel(const FlashParams p) {
+// kQSmem: Q's fragments are re-read from shared memory every key tile instead of living in
+// registers (fewer registers, so kMinBlocks CTAs fit on an SM).
+template <class T, int DP, int DN, int kMT, int kWarps, int kBN, bool kBias, bool kQSmem = false, int kMinBlocks = 1>
+__global__ void __launch_bounds__(kWarps * 32, kMinBlocks) flash_mma_kernel(const FlashParams p) {
   static_assert(DP % 16 == 0 && DP <= 128 && DN % 8 == 0 && DN <= DP && DN > DP - 16, "head dim padding");
   static_assert(kBN % 16 == 0, "key tile");
   constexpr int kThreads = kWarps * 32;
@@ -148,7 +150,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_mma_kernel(const FlashParam
   load_tile<T, DP, kBN, kThreads>(Ks, k, min(int64_t(kBN), p.Lk), p);
   cp_async_commit();
 
-  uint32_t qf[kMT][kKC][4];
+  uint32_t qf[kQSmem ? 1 : kMT][kQSmem ? 1 : kKC][4];
   float o[kMT][kNT][4];
 #pragma unroll
   for (int mt = 0; mt < kMT; mt++)
@@ -167,12 +169,14 @@ __global__ void __launch_bounds__(kWarps * 32) flash_mma_kernel(const FlashParam
     cp_async_commit();
     cp_async_wait<1>();  // Q and K_j have landed
     __syncthreads();
-    if (j == 0) {
+    if constexpr (!kQSmem) {
+      if (j == 0) {
 #pragma unroll
-      for (int mt = 0; mt < kMT; mt++)
+        for (int mt = 0; mt < kMT; mt++)
 #pragma unroll
-        for (int kk = 0; kk < kKC; kk++)
-          ldmatrix_x4(qf[mt][kk], Qs + ((warp * kMT + mt) * 16 + (lane & 15)) * kStride + kk * 16 + (lane >> 4) * 8);
+          for (int kk = 0; kk < kKC; kk++)
+            ldmatrix_x4(qf[mt][kk], Qs + ((warp * kMT + mt) * 16 + (lane & 15)) * kStride + kk * 16 + (lane >> 4) * 8);
+      }
     }
 
     // S = Q K_j^T: per m16 tile, 16 rows x kBN keys = kBN / 8 accumulator tiles of 16x8.
@@ -183,14 +187,21 @@ __global__ void __launch_bounds__(kWarps * 32) flash_mma_kernel(const FlashParam
       for (int i = 0; i < kBN / 8; i++) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < kKC; kk++) {
+      uint32_t qs[kQSmem ? kMT : 1][4];
+      if constexpr (kQSmem) {
+#pragma unroll
+        for (int mt = 0; mt < kMT; mt++)
+          ldmatrix_x4(qs[mt], Qs + ((warp * kMT + mt) * 16 + (lane & 15)) * kStride + kk * 16 + (lane >> 4) * 8);
+      }
 #pragma unroll
       for (int np = 0; np < kBN / 16; np++) {
         uint32_t bk[4];
         ldmatrix_x4(bk, Ks + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * kStride + kk * 16 + ((lane >> 3) & 1) * 8);
 #pragma unroll
         for (int mt = 0; mt < kMT; mt++) {
-          mma16816(s[mt][2 * np], qf[mt][kk], bk[0], bk[1], tag);
-          mma16816(s[mt][2 * np + 1], qf[mt][kk], bk[2], bk[3], tag);
+          const uint32_t* a = kQSmem ? qs[kQSmem ? mt : 0] : qf[kQSmem ? 0 : mt][kQSmem ? 0 : kk];
+          mma16816(s[mt][2 * np], a, bk[0], bk[1], tag);
+          mma16816(s[mt][2 * np + 1], a, bk[2], bk[3], tag);
         }
       }
     }
@@ -313,11 +324,11 @@ __global__ void __launch_bounds__(kWarps * 32) flash_mma_kernel(const FlashParam
   }
 }
 
-template <class T, int DP, int DN, int kMT, int kWarps, int kBN, bool kBias>
+template <class T, int DP, int DN, int kMT, int kWarps, int kBN, bool kBias, bool kQSmem = false, int kMinBlocks = 1>
 void launch_one(const FlashParams& p, int64_t B, int64_t H, cudaStream_t s) {
   constexpr int kBM = kWarps * 16 * kMT;
   const size_t smem = size_t(kBM + 2 * kBN) * (DP + 8) * sizeof(T);
-  auto kernel = flash_mma_kernel<T, DP, DN, kMT, kWarps, kBN, kBias>;
+  auto kernel = flash_mma_kernel<T, DP, DN, kMT, kWarps, kBN, kBias, kQSmem, kMinBlocks>;
   if (smem > 48 * 1024) {
     check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
                "attention shared memory");
@@ -332,7 +343,8 @@ void launch_one(const FlashParams& p, int64_t B, int64_t H, cudaStream_t s) {
 //   1: 8 warps x 16 rows, 64-key tiles (K/V tiles shared by twice the rows)
 //   2: 4 warps x 32 rows, 64-key tiles (each K/V fragment feeds two m16 tiles)
 //   3: 4 warps x 32 rows, 32-key tiles (fewer score registers)
-constexpr int kVariants = 4;
+//   4: as 2, Q re-read from shared memory each tile, capped at 168 registers (3 CTAs per SM)
+constexpr int kVariants = 5;
 
 template <class T, int DP, int DN>
 void launch_fast(int variant, const FlashParams& p, int64_t B, int64_t H, cudaStream_t s) {
@@ -343,6 +355,9 @@ void launch_fast(int variant, const FlashParams& p, int64_t B, int64_t H, cudaSt
       break;
     case 3:
       if constexpr (DP < 128) launch_one<T, DP, DN, 2, 4, 32, false>(p, B, H, s);
+      break;
+    case 4:
+      if constexpr (DP < 128) launch_one<T, DP, DN, 2, 4, 64, false, true, 3>(p, B, H, s);
       break;
     default: launch_one<T, DP, DN, 1, 4, 64, false>(p, B, H, s); break;
   }
