@@ -1,6 +1,8 @@
 #include "cuda_backend.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <map>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -68,6 +70,7 @@ bool env_flag(const char* name, bool dflt) {
   return !(std::strcmp(v, "0") == 0 || std::strcmp(v, "false") == 0 || std::strcmp(v, "off") == 0);
 }
 
+
 }  // namespace
 
 struct CudaBackend::Impl {
@@ -82,11 +85,45 @@ struct CudaBackend::Impl {
   DeviceBuffer flag;  // one int for has_non_finite
   bool force_unfused_attention = false;
   std::unique_ptr<CudnnConv> cudnn;  // created by the first conv2d
+  // PIXART_CUDA_PROFILE=1: GPU time per op (CUDA events around each op, no added syncs),
+  // printed to stderr when the backend is destroyed.
+  bool profile = false;
+  struct Span {
+    const char* op;
+    cudaEvent_t a, b;
+  };
+  std::vector<Span> spans;
+  std::map<std::string, std::pair<double, int64_t>> totals;  // op -> (ms, calls)
+  void flush_profile() {
+    if (spans.empty()) return;
+    cudaEventSynchronize(spans.back().b);
+    for (Span& sp : spans) {
+      float ms = 0.f;
+      if (cudaEventElapsedTime(&ms, sp.a, sp.b) == cudaSuccess) {
+        auto& t = totals[sp.op];
+        t.first += ms;
+        t.second++;
+      }
+      cudaEventDestroy(sp.a);
+      cudaEventDestroy(sp.b);
+    }
+    spans.clear();
+  }
 
   ~Impl() {
     int cur = -1;
     if (cudaGetDevice(&cur) == cudaSuccess && cur != device) cudaSetDevice(device);
     if (stream) cudaStreamSynchronize(stream);
+    if (profile) {
+      flush_profile();
+      std::vector<std::pair<std::string, std::pair<double, int64_t>>> v(totals.begin(), totals.end());
+      std::sort(v.begin(), v.end(), [](const auto& x, const auto& y) { return x.second.first > y.second.first; });
+      double all = 0;
+      for (auto& e : v) all += e.second.first;
+      std::fprintf(stderr, "pixart cuda profile (%s): %.2f ms of GPU time in ops\n", dt_name(dt), all);
+      for (auto& e : v)
+        std::fprintf(stderr, "  %-22s %10.2f ms %7lld calls\n", e.first.c_str(), e.second.first, (long long)e.second.second);
+    }
     flag.reset();
     cudnn.reset();
     gemm.reset();
@@ -131,6 +168,7 @@ CudaBackend::CudaBackend(const CudaBackendOptions& opts) : impl_(std::make_uniqu
   m.flag = DeviceBuffer(*m.pool, sizeof(int));
   // PIXART_CUDA_UNFUSED_ATTENTION=1: every attention through GEMM-softmax-GEMM (tests, triage).
   m.force_unfused_attention = env_flag("PIXART_CUDA_UNFUSED_ATTENTION", false);
+  m.profile = env_flag("PIXART_CUDA_PROFILE", false);
 }
 
 CudaBackend::~CudaBackend() = default;
@@ -142,6 +180,25 @@ std::string CudaBackend::name() const {
 
 const CudaBackendOptions& CudaBackend::options() const { return impl_->opts; }
 void CudaBackend::set_force_unfused_attention(bool on) { impl_->force_unfused_attention = on; }
+
+// Records CUDA events around one op when profiling (PIXART_CUDA_PROFILE=1).
+struct CudaBackend::ProfileScope {
+  Impl* m;
+  const char* op;
+  cudaEvent_t a = nullptr;
+  ProfileScope(Impl* impl, const char* name) : m(impl->profile ? impl : nullptr), op(name) {
+    if (m && cudaEventCreate(&a) == cudaSuccess) cudaEventRecord(a, m->stream);
+  }
+  ~ProfileScope() {
+    if (!m || !a) return;
+    cudaEvent_t b = nullptr;
+    if (cudaEventCreate(&b) != cudaSuccess) return;
+    cudaEventRecord(b, m->stream);
+    m->spans.push_back({op, a, b});
+    if (m->spans.size() >= 4096) m->flush_profile();
+  }
+};
+#define PIXART_PROFILE(name) ProfileScope profile_scope_(impl_.get(), name)
 
 void CudaBackend::enter() const {
   int cur = -1;
@@ -184,6 +241,7 @@ Tensor CudaBackend::empty(const Shape& shape) {
 
 Tensor CudaBackend::from_host(const float* data, const Shape& shape) {
   enter();
+  PIXART_PROFILE("from_host");
   Tensor t = alloc(shape);
   const int64_t n = t.numel();
   if (n == 0) return t;
@@ -200,6 +258,7 @@ Tensor CudaBackend::from_host(const float* data, const Shape& shape) {
 
 void CudaBackend::to_host(const Tensor& t, float* out) {
   enter();
+  PIXART_PROFILE("to_host");
   const void* p = dev(t, "to_host", "tensor");
   const int64_t n = t.numel();
   cudaStream_t s = impl_->stream;
@@ -302,6 +361,7 @@ Tensor CudaBackend::load_linear_weight(const WeightView& w, WeightQuant q) {
 Tensor CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Activation act,
                            const Tensor* residual) {
   enter();
+  PIXART_PROFILE("linear");
   const LinearDims d = kChecks.linear(x, w, bias, residual);
   const int64_t M = d.M, N = d.N, K = d.K;
   const Shape& out_shape = d.out;
@@ -357,6 +417,7 @@ Tensor CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias,
 Tensor CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale,
                               const Tensor* pos_bias, const Tensor* key_bias) {
   enter();
+  PIXART_PROFILE("attention");
   const AttentionDims dims = kChecks.attention(q, k, v, heads, pos_bias, key_bias);
   const int64_t B = dims.B, Lq = dims.Lq, HD = dims.HD, Lk = dims.Lk;
   AttentionArgs a;
@@ -381,6 +442,7 @@ Tensor CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v,
 
 Tensor CudaBackend::add(const Tensor& a, const Tensor& b) {
   enter();
+  PIXART_PROFILE("add");
   kChecks.broadcast(a, b, "add");
   const void* ap = dev(a, "add", "a");
   const void* bp = dev(b, "add", "b");
@@ -391,6 +453,7 @@ Tensor CudaBackend::add(const Tensor& a, const Tensor& b) {
 
 Tensor CudaBackend::mul(const Tensor& a, const Tensor& b) {
   enter();
+  PIXART_PROFILE("mul");
   kChecks.broadcast(a, b, "mul");
   const void* ap = dev(a, "mul", "a");
   const void* bp = dev(b, "mul", "b");
@@ -401,6 +464,7 @@ Tensor CudaBackend::mul(const Tensor& a, const Tensor& b) {
 
 Tensor CudaBackend::scale(const Tensor& a, float s) {
   enter();
+  PIXART_PROFILE("scale");
   const void* ap = dev(a, "scale", "a");
   Tensor y = alloc(a.shape);
   launch_scale(impl_->dt, ap, s, y.raw(), a.numel(), impl_->stream);
@@ -409,6 +473,7 @@ Tensor CudaBackend::scale(const Tensor& a, float s) {
 
 Tensor CudaBackend::activation(const Tensor& x, Activation act) {
   enter();
+  PIXART_PROFILE("activation");
   const void* xp = dev(x, "activation", "x");
   Tensor y = alloc(x.shape);
   launch_activation(impl_->dt, xp, y.raw(), x.numel(), to_act(act), impl_->stream);
@@ -417,6 +482,7 @@ Tensor CudaBackend::activation(const Tensor& x, Activation act) {
 
 Tensor CudaBackend::gated_gelu(const Tensor& gate, const Tensor& up) {
   enter();
+  PIXART_PROFILE("gated_gelu");
   kChecks.gated_gelu(gate, up);
   const void* gp = dev(gate, "gated_gelu", "gate");
   const void* up_p = dev(up, "gated_gelu", "up");
@@ -429,6 +495,7 @@ Tensor CudaBackend::gated_gelu(const Tensor& gate, const Tensor& up) {
 
 Tensor CudaBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps) {
   enter();
+  PIXART_PROFILE("rms_norm");
   const int64_t D = kChecks.rms_norm(x, weight), rows = x.numel() / std::max<int64_t>(D, 1);
   const void* xp = dev(x, "rms_norm", "x");
   const void* wp = dev(weight, "rms_norm", "weight");
@@ -439,6 +506,7 @@ Tensor CudaBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps) {
 
 Tensor CudaBackend::layer_norm(const Tensor& x, const Tensor* weight, const Tensor* bias, float eps) {
   enter();
+  PIXART_PROFILE("layer_norm");
   const int64_t D = kChecks.layer_norm(x, weight, bias), rows = x.numel() / std::max<int64_t>(D, 1);
   const void* xp = dev(x, "layer_norm", "x");
   const void* wp = weight ? dev(*weight, "layer_norm", "weight") : nullptr;
@@ -452,6 +520,7 @@ Tensor CudaBackend::layer_norm(const Tensor& x, const Tensor* weight, const Tens
 
 Tensor CudaBackend::modulate(const Tensor& x, const Tensor& mod, int shift_idx, int scale_idx) {
   enter();
+  PIXART_PROFILE("modulate");
   kChecks.modulate(x, mod, shift_idx, scale_idx);
   const void* xp = dev(x, "modulate", "x");
   const void* mp = dev(mod, "modulate", "mod");
@@ -466,6 +535,7 @@ Tensor CudaBackend::modulate(const Tensor& x, const Tensor& mod, int shift_idx, 
 Tensor CudaBackend::layer_norm_modulate(const Tensor& x, const Tensor* weight, const Tensor* bias, float eps,
                                         const Tensor& mod, int shift_idx, int scale_idx) {
   enter();
+  PIXART_PROFILE("layer_norm_modulate");
   const int64_t D = kChecks.layer_norm(x, weight, bias);
   kChecks.modulate(x, mod, shift_idx, scale_idx);
   const void* xp = dev(x, "layer_norm_modulate", "x");
@@ -481,6 +551,7 @@ Tensor CudaBackend::layer_norm_modulate(const Tensor& x, const Tensor* weight, c
 
 Tensor CudaBackend::gated_residual(const Tensor& x, const Tensor& y, const Tensor& mod, int gate_idx) {
   enter();
+  PIXART_PROFILE("gated_residual");
   kChecks.gated_residual(x, y, mod, gate_idx);
   const void* xp = dev(x, "gated_residual", "x");
   const void* yp = dev(y, "gated_residual", "y");
@@ -496,6 +567,7 @@ Tensor CudaBackend::gated_residual(const Tensor& x, const Tensor& y, const Tenso
 Tensor CudaBackend::group_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, int groups, float eps,
                                bool silu) {
   enter();
+  PIXART_PROFILE("group_norm");
   kChecks.group_norm(x, weight, bias, groups);
   const int64_t B = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
   kChecks.check(B * groups <= 65535, "group_norm: more than 65535 (batch, group) pairs");
@@ -512,6 +584,7 @@ Tensor CudaBackend::group_norm(const Tensor& x, const Tensor& weight, const Tens
 Tensor CudaBackend::conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, int stride, int pt, int pl, int pb,
                            int pr) {
   enter();
+  PIXART_PROFILE("conv2d");
   const Conv2dDims d = kChecks.conv2d(x, w, bias, stride, pt, pl, pb, pr);
   const int64_t B = d.B, C = d.C, H = d.H, W = d.W, O = d.O, kh = d.kh, kw = d.kw, Ho = d.Ho, Wo = d.Wo;
   ConvArgs a;
@@ -543,6 +616,7 @@ Tensor CudaBackend::conv2d(const Tensor& x, const Tensor& w, const Tensor* bias,
 
 Tensor CudaBackend::upsample_nearest2x(const Tensor& x) {
   enter();
+  PIXART_PROFILE("upsample_nearest2x");
   kChecks.image(x, "upsample");
   const void* xp = dev(x, "upsample_nearest2x", "x");
   Tensor y = alloc({x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)});
@@ -552,6 +626,7 @@ Tensor CudaBackend::upsample_nearest2x(const Tensor& x) {
 
 Tensor CudaBackend::nchw_to_nlc(const Tensor& x) {
   enter();
+  PIXART_PROFILE("nchw_to_nlc");
   kChecks.image(x, "nchw_to_nlc");
   const int64_t B = x.dim(0), C = x.dim(1), L = x.dim(2) * x.dim(3);
   const void* xp = dev(x, "nchw_to_nlc", "x");
@@ -562,6 +637,7 @@ Tensor CudaBackend::nchw_to_nlc(const Tensor& x) {
 
 Tensor CudaBackend::nlc_to_nchw(const Tensor& x, int64_t h, int64_t w) {
   enter();
+  PIXART_PROFILE("nlc_to_nchw");
   kChecks.nlc_to_nchw(x, h, w);
   const int64_t B = x.dim(0), L = x.dim(1), C = x.dim(2);
   const void* xp = dev(x, "nlc_to_nchw", "x");
@@ -572,6 +648,7 @@ Tensor CudaBackend::nlc_to_nchw(const Tensor& x, int64_t h, int64_t w) {
 
 Tensor CudaBackend::patchify(const Tensor& x, int p) {
   enter();
+  PIXART_PROFILE("patchify");
   kChecks.patchify(x, p);
   const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
   const void* xp = dev(x, "patchify", "x");
@@ -582,6 +659,7 @@ Tensor CudaBackend::patchify(const Tensor& x, int p) {
 
 Tensor CudaBackend::unpatchify(const Tensor& x, int64_t h, int64_t w, int p, int c) {
   enter();
+  PIXART_PROFILE("unpatchify");
   kChecks.unpatchify(x, h, w, p, c);
   const void* xp = dev(x, "unpatchify", "x");
   Tensor y = alloc({x.dim(0), c, h * p, w * p});
@@ -591,6 +669,7 @@ Tensor CudaBackend::unpatchify(const Tensor& x, int64_t h, int64_t w, int p, int
 
 Tensor CudaBackend::slice_channels(const Tensor& x, int64_t start, int64_t count) {
   enter();
+  PIXART_PROFILE("slice_channels");
   kChecks.slice_channels(x, start, count);
   const int64_t B = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
   const char* xp = static_cast<const char*>(dev(x, "slice_channels", "x"));
@@ -606,6 +685,7 @@ Tensor CudaBackend::slice_channels(const Tensor& x, int64_t start, int64_t count
 
 Tensor CudaBackend::embedding(const Tensor& table, const int32_t* ids, int64_t n) {
   enter();
+  PIXART_PROFILE("embedding");
   kChecks.embedding(table, ids, n);
   const int64_t D = table.dim(1);
   const void* tp = dev(table, "embedding", "table");

@@ -82,6 +82,7 @@ class CudaBackend final : public Backend {
 
  private:
   struct Impl;
+  struct ProfileScope;
   std::unique_ptr<Impl> impl_;
 
   void enter() const;  // makes this backend's device current for the calling thread

@@ -163,6 +163,11 @@ bool CudnnConv::run(DT dt, const ConvArgs& c, int pad_bottom, int pad_right, Mem
         }
       }
     }
+    if (verbose())
+      std::fprintf(stderr, "pixart cuda: cuDNN conv B%lld C%lld %lldx%lld -> O%lld k%lldx%lld s%d p%d,%d: %s (algo %d, workspace %zu)\n",
+                   (long long)c.B, (long long)c.C, (long long)c.H, (long long)c.W, (long long)c.O, (long long)c.kh,
+                   (long long)c.kw, c.stride, c.pad_top, c.pad_left, p->usable ? "cuDNN" : "im2col", int(p->algo),
+                   p->workspace);
     it = plans_.emplace(key, std::move(p)).first;
   }
   Plan& p = *it->second;
@@ -175,7 +180,10 @@ bool CudnnConv::run(DT dt, const ConvArgs& c, int pad_bottom, int pad_right, Mem
                                      ws.get(), p.workspace, &zero, p.y, c.y);
   if (st != CUDNN_STATUS_SUCCESS) {
     p.usable = false;  // this shape goes through im2col from now on
-    if (verbose()) std::fprintf(stderr, "pixart cuda: cuDNN convolution failed (status %d); using im2col\n", int(st));
+    if (verbose())
+      std::fprintf(stderr, "pixart cuda: cuDNN convolution B%lld C%lld %lldx%lld -> O%lld k%lld s%d failed (status %d); using im2col\n",
+                   (long long)c.B, (long long)c.C, (long long)c.H, (long long)c.W, (long long)c.O, (long long)c.kh,
+                   c.stride, int(st));
     return false;
   }
   return true;
