@@ -275,8 +275,8 @@ void CudaBackend::to_host(const Tensor& t, float* out) {
   check_cuda(cudaStreamSynchronize(s), "to_host (work queued before it failed)");
 }
 
-Tensor CudaBackend::load_weight(const WeightView& w) {
-  enter();
+// The device dtype of a checkpoint tensor (F32/F16/BF16), with its size checked against its shape.
+static DT checkpoint_dt(const WeightView& w) {
   DT src;
   switch (w.dtype) {
     case DType::kF32: src = DT::kF32; break;
@@ -292,6 +292,13 @@ Tensor CudaBackend::load_weight(const WeightView& w) {
                                      " bytes, its shape " + shape_str(w.shape) + " needs " +
                                      std::to_string(size_t(n) * dt_size(src)));
   }
+  return src;
+}
+
+Tensor CudaBackend::load_weight(const WeightView& w) {
+  enter();
+  const DT src = checkpoint_dt(w);
+  const int64_t n = numel(w.shape);
   Tensor t = alloc(w.shape, /*exact=*/true);
   if (n == 0) return t;
   cudaStream_t s = impl_->stream;
@@ -314,18 +321,7 @@ Tensor CudaBackend::load_linear_weight(const WeightView& w, WeightQuant q) {
   cudaStream_t s = impl_->stream;
   // The checkpoint tensor widened to f32 on the device, then quantised there (the host's rounding).
   DeviceBuffer staging(*impl_->pool, std::max<size_t>(w.bytes, 1)), wide(*impl_->pool, size_t(std::max<int64_t>(N * K, 1)) * 4);
-  DT src;
-  switch (w.dtype) {
-    case DType::kF32: src = DT::kF32; break;
-    case DType::kF16: src = DT::kF16; break;
-    case DType::kBF16: src = DT::kBF16; break;
-    default:
-      fail(StatusCode::kModelLoad, w.file + ": tensor " + w.name + " has dtype " + dtype_name(w.dtype) +
-                                       "; quantisation reads F32, F16 and BF16");
-  }
-  if (w.bytes != size_t(N * K) * dt_size(src))
-    fail(StatusCode::kModelLoad, w.file + ": tensor " + w.name + " has " + std::to_string(w.bytes) + " bytes, its shape " +
-                                     shape_str(w.shape) + " needs " + std::to_string(size_t(N * K) * dt_size(src)));
+  const DT src = checkpoint_dt(w);
   auto qs = std::make_shared<QuantStorage>();
   qs->pool = impl_->pool;
   qs->owner = impl_.get();

@@ -651,6 +651,20 @@ std::vector<float> run_dit(Backend& be, const std::string& folder, bool conditio
 
 }  // namespace
 
+namespace {
+// A float32 checkpoint tensor over host data (what WeightStore hands the loaders).
+WeightView f32_view(const std::vector<float>& v, const Shape& shape) {
+  WeightView w;
+  w.name = "w";
+  w.file = "test";
+  w.dtype = DType::kF32;
+  w.shape = shape;
+  w.data = v.data();
+  w.bytes = v.size() * 4;
+  return w;
+}
+}  // namespace
+
 TEST_CASE("cuda quantised linear (int8, int4): the packed kernel and the fallback match the CPU's dequantised weights") {
   REQUIRE_CUDA();
   struct C {
@@ -664,14 +678,8 @@ TEST_CASE("cuda quantised linear (int8, int4): the packed kernel and the fallbac
                      {130, 256, 4096, false, false, Activation::kNone}};
   for (const C& c : cases) {
     const auto wv = rnd(c.N * c.K, 71, 0.05f);
+    const WeightView view = f32_view(wv, {c.N, c.K});
     for (WeightQuant q : {WeightQuant::kInt8, WeightQuant::kInt4}) {
-      WeightView view;
-      view.name = "w";
-      view.file = "test";
-      view.dtype = DType::kF32;
-      view.shape = {c.N, c.K};
-      view.data = wv.data();
-      view.bytes = wv.size() * 4;
       const std::vector<In> ins = {{rnd(c.M * c.K, 72), {c.M, c.K}}, {rnd(c.N, 73, 0.1f), {c.N}}, {rnd(c.M * c.N, 74), {c.M, c.N}}};
       op_case(std::string(weight_quant_name(q)) + " linear M" + std::to_string(c.M) + " N" + std::to_string(c.N) + " K" +
                   std::to_string(c.K),
@@ -683,13 +691,7 @@ TEST_CASE("cuda quantised linear (int8, int4): the packed kernel and the fallbac
   }
   // A quantised weight is not a plain tensor for other ops.
   const auto wv = rnd(64 * 64, 75);
-  WeightView view;
-  view.name = "w";
-  view.file = "test";
-  view.dtype = DType::kF32;
-  view.shape = {64, 64};
-  view.data = wv.data();
-  view.bytes = wv.size() * 4;
+  const WeightView view = f32_view(wv, {64, 64});
   Backend& g = cuda(PIXART_CUDA_F16);
   const Tensor w = g.load_linear_weight(view, WeightQuant::kInt8);
   CHECK(code_of([&] { g.scale(w, 2.f); }) == StatusCode::kInvalidArgument);
