@@ -542,7 +542,7 @@ Tensor CudaBackend::layer_norm_modulate(const Tensor& x, const Tensor* weight, c
   if (launch_layer_norm_modulate_fast(impl_->dt, xp, wp, bp, mp, y.raw(), x.numel() / std::max<int64_t>(D, 1), D,
                                       x.dim(1), mod.dim(1), shift_idx, scale_idx, eps, impl_->stream))
     return y;
-  return modulate(layer_norm(x, weight, bias, eps), mod, shift_idx, scale_idx);
+  return Backend::layer_norm_modulate(x, weight, bias, eps, mod, shift_idx, scale_idx);  // the composition
 }
 
 Tensor CudaBackend::gated_residual(const Tensor& x, const Tensor& y, const Tensor& mod, int gate_idx) {
