@@ -48,14 +48,17 @@ struct Args {
   bool no_cpu = false;
 };
 
-std::vector<float> read_f32(const std::string& path, size_t n) {
+// n values of T from a raw little-endian file.
+template <class T>
+std::vector<T> read_raw(const std::string& path, size_t n) {
   std::ifstream f(path, std::ios::binary);
   if (!f) fail(StatusCode::kModelLoad, "cannot open " + path);
-  std::vector<float> v(n);
-  f.read(reinterpret_cast<char*>(v.data()), std::streamsize(n * sizeof(float)));
-  if (size_t(f.gcount()) != n * sizeof(float)) fail(StatusCode::kModelLoad, path + ": expected " + std::to_string(n) + " floats");
+  std::vector<T> v(n);
+  f.read(reinterpret_cast<char*>(v.data()), std::streamsize(n * sizeof(T)));
+  if (size_t(f.gcount()) != n * sizeof(T)) fail(StatusCode::kModelLoad, path + ": expected " + std::to_string(n) + " values");
   return v;
 }
+std::vector<float> read_f32(const std::string& path, size_t n) { return read_raw<float>(path, n); }
 
 struct Deleter {
   void operator()(Backend* b) const { pixart_cuda_destroy_backend(b); }
@@ -180,37 +183,23 @@ void print_diff(const char* section, const std::string& what, const std::string&
 // ---------------------------------------------------------------- check
 
 void section_check(const Args& a) {
-  if (a.no_cpu) {  // CUDA modes against diffusers' fp32 output only (the CPU matched it in an earlier run)
-    const DiTConfig cfg = DiTConfig::from_json(JsonConfig::load(a.model + "/config.json"));
-    const Data d = load_data(a.inputs, cfg);
-    for (const auto& m : {std::make_pair("cuda-f16", PIXART_CUDA_F16), std::make_pair("cuda-bf16", PIXART_CUDA_BF16),
-                          std::make_pair("cuda-f32", PIXART_CUDA_F32)}) {
-      CudaPtr g = make_cuda(m.second);
-      auto gm = PixArtDiT::load(*g, a.model);
-      for (const Case* c : {&d.sq, &d.ns}) {
-        down(*g, gm->forward(make_inputs(*g, cfg, d, *c, 1)));
-        auto t0 = Clock::now();
-        const std::vector<float> out = down(*g, gm->forward(make_inputs(*g, cfg, d, *c, 1)));
-        print_diff("check", std::string(m.first) + " " + c->name, "diffusers-f32", diff(out, c->ref), ms_since(t0));
-      }
-    }
-    return;
-  }
-  cpu::CpuBackend cpu(a.threads);
-  auto t0 = Clock::now();
-  auto model = PixArtDiT::load(cpu, a.model);
-  const DiTConfig cfg = model->config();
+  const DiTConfig cfg = DiTConfig::from_json(JsonConfig::load(a.model + "/config.json"));
   const Data d = load_data(a.inputs, cfg);
-  std::printf("{\"section\":\"check\",\"cpu_load_ms\":%.0f}\n", ms_since(t0));
+  const Case* cases[] = {&d.sq, &d.ns};
+  // Our CPU fp32 output, unless --no-cpu 1 (then only diffusers' fp32 is the reference; the CPU
+  // matched it in an earlier run).
   std::vector<float> cpu_out[2];
-  int i = 0;
-  for (const Case* c : {&d.sq, &d.ns}) {
-    t0 = Clock::now();
-    cpu_out[i] = down(cpu, model->forward(make_inputs(cpu, cfg, d, *c, 1)));
-    print_diff("check", "cpu-f32 " + c->name, "diffusers-f32", diff(cpu_out[i], c->ref), ms_since(t0));
-    i++;
+  if (!a.no_cpu) {
+    cpu::CpuBackend cpu(a.threads);
+    auto t0 = Clock::now();
+    auto model = PixArtDiT::load(cpu, a.model);
+    std::printf("{\"section\":\"check\",\"cpu_load_ms\":%.0f}\n", ms_since(t0));
+    for (int i = 0; i < 2; i++) {
+      t0 = Clock::now();
+      cpu_out[i] = down(cpu, model->forward(make_inputs(cpu, cfg, d, *cases[i], 1)));
+      print_diff("check", "cpu-f32 " + cases[i]->name, "diffusers-f32", diff(cpu_out[i], cases[i]->ref), ms_since(t0));
+    }
   }
-  model.reset();
   const struct {
     const char* name;
     int compute;
@@ -218,15 +207,14 @@ void section_check(const Args& a) {
   for (const auto& m : modes) {
     CudaPtr g = make_cuda(m.compute);
     auto gm = PixArtDiT::load(*g, a.model);
-    i = 0;
-    for (const Case* c : {&d.sq, &d.ns}) {
-      down(*g, gm->forward(make_inputs(*g, cfg, d, *c, 1)));  // warm-up (kernels, plans, pool)
-      t0 = Clock::now();
-      const std::vector<float> out = down(*g, gm->forward(make_inputs(*g, cfg, d, *c, 1)));
+    for (int i = 0; i < 2; i++) {
+      const Case& c = *cases[i];
+      down(*g, gm->forward(make_inputs(*g, cfg, d, c, 1)));  // warm-up (kernels, plans, pool)
+      const auto t0 = Clock::now();
+      const std::vector<float> out = down(*g, gm->forward(make_inputs(*g, cfg, d, c, 1)));
       const double ms = ms_since(t0);
-      print_diff("check", std::string(m.name) + " " + c->name, "cpu-f32", diff(out, cpu_out[i]), ms);
-      print_diff("check", std::string(m.name) + " " + c->name, "diffusers-f32", diff(out, c->ref), ms);
-      i++;
+      if (!a.no_cpu) print_diff("check", std::string(m.name) + " " + c.name, "cpu-f32", diff(out, cpu_out[i]), ms);
+      print_diff("check", std::string(m.name) + " " + c.name, "diffusers-f32", diff(out, c.ref), ms);
     }
   }
 }
@@ -358,12 +346,7 @@ void section_micro(const Args& a) {
 
 // ---------------------------------------------------------------- T5, VAE, memory
 
-std::vector<int32_t> read_i32(const std::string& path, size_t n) {
-  const std::vector<float> raw = read_f32(path, n);  // same byte count
-  std::vector<int32_t> v(n);
-  std::memcpy(v.data(), raw.data(), n * 4);
-  return v;
-}
+std::vector<int32_t> read_i32(const std::string& path, size_t n) { return read_raw<int32_t>(path, n); }
 
 size_t device_used() {
   size_t f = 0, t = 0;
@@ -488,34 +471,32 @@ void section_memory(const Args& a) {
                          Run{WeightQuant::kInt8, false, true}}) {
     const WeightQuant q = run.q;
     const bool resident = run.resident;
-    {
-      const size_t base = device_used();
-      size_t peak = 0;
-      auto note = [&] { peak = std::max(peak, device_used() - base); };
-      CudaPtr tb = make_cuda(PIXART_CUDA_BF16);
-      auto t5 = T5Encoder::load(*tb, a.t5, "", q);
-      std::vector<float> emb = down(*tb, t5->encode(ids.data(), mask.data(), B, L));
-      note();
-      pixart_cuda_empty_cache(tb.get(), nullptr, nullptr, 0);  // T5's activations: the engine's emptyCache()
-      if (!resident) {
-        t5.reset();
-        tb.reset();
-      }
-      CudaPtr g = make_cuda(PIXART_CUDA_F16);
-      auto dit = PixArtDiT::load(*g, a.model);
-      note();
-      down(*g, dit->forward(make_inputs(*g, dcfg, d, d.sq, 2)));
-      note();
-      auto vae = AutoencoderKL::load(*g, a.vae, VAEParts::kDecoder);
-      const Tensor zt = g->from_host(z.data(), zs);
-      down(*g, run.tiled ? vae->decode_tiled(zt) : vae->decode(zt));
-      note();
-      std::printf("{\"section\":\"memory\",\"t5\":\"%s\",\"workflow\":\"%s\",\"vae\":\"%s\",\"peak_device_bytes\":%zu,"
-                  "\"baseline_device_bytes\":%zu,\"dit_vae_pool_peak\":%zu,\"t5_pool_peak\":%zu}\n",
-                  weight_quant_name(q), resident ? "resident" : "low-memory", run.tiled ? "tiled" : "untiled", peak, base,
-                  peak_bytes(*g), tb ? peak_bytes(*tb) : size_t(0));
-      std::fflush(stdout);
+    const size_t base = device_used();
+    size_t peak = 0;
+    auto note = [&] { peak = std::max(peak, device_used() - base); };
+    CudaPtr tb = make_cuda(PIXART_CUDA_BF16);
+    auto t5 = T5Encoder::load(*tb, a.t5, "", q);
+    std::vector<float> emb = down(*tb, t5->encode(ids.data(), mask.data(), B, L));
+    note();
+    pixart_cuda_empty_cache(tb.get(), nullptr, nullptr, 0);  // T5's activations: the engine's emptyCache()
+    if (!resident) {
+      t5.reset();
+      tb.reset();
     }
+    CudaPtr g = make_cuda(PIXART_CUDA_F16);
+    auto dit = PixArtDiT::load(*g, a.model);
+    note();
+    down(*g, dit->forward(make_inputs(*g, dcfg, d, d.sq, 2)));
+    note();
+    auto vae = AutoencoderKL::load(*g, a.vae, VAEParts::kDecoder);
+    const Tensor zt = g->from_host(z.data(), zs);
+    down(*g, run.tiled ? vae->decode_tiled(zt) : vae->decode(zt));
+    note();
+    std::printf("{\"section\":\"memory\",\"t5\":\"%s\",\"workflow\":\"%s\",\"vae\":\"%s\",\"peak_device_bytes\":%zu,"
+                "\"baseline_device_bytes\":%zu,\"dit_vae_pool_peak\":%zu,\"t5_pool_peak\":%zu}\n",
+                weight_quant_name(q), resident ? "resident" : "low-memory", run.tiled ? "tiled" : "untiled", peak, base,
+                peak_bytes(*g), tb ? peak_bytes(*tb) : size_t(0));
+    std::fflush(stdout);
   }
 }
 

@@ -652,6 +652,16 @@ std::vector<float> run_dit(Backend& be, const std::string& folder, bool conditio
 }  // namespace
 
 namespace {
+// B x L random token ids; the second prompt is padded from position `pad_from` on.
+void random_tokens(int64_t B, int64_t L, uint32_t seed, int64_t pad_from, std::vector<int32_t>& ids,
+                   std::vector<int32_t>& mask) {
+  ids.assign(size_t(B * L), 0);
+  mask.assign(size_t(B * L), 1);
+  std::mt19937 g(seed);
+  for (auto& id : ids) id = int32_t(g() % 32000);
+  for (int64_t j = pad_from; j < L; j++) mask[size_t(L + j)] = 0;
+}
+
 // A float32 checkpoint tensor over host data (what WeightStore hands the loaders).
 WeightView f32_view(const std::vector<float>& v, const Shape& shape) {
   WeightView w;
@@ -700,10 +710,8 @@ TEST_CASE("cuda quantised linear (int8, int4): the packed kernel and the fallbac
 TEST_CASE("cuda T5 encoder (tiny fixture) with int8 / int4 weights matches the CPU's quantised model") {
   REQUIRE_CUDA();
   const int64_t B = 2, L = 16;
-  std::vector<int32_t> ids(B * L), mask(B * L, 1);
-  std::mt19937 g(8);
-  for (auto& id : ids) id = int32_t(g() % 32000);
-  for (int64_t j = 9; j < L; j++) mask[L + j] = 0;
+  std::vector<int32_t> ids, mask;
+  random_tokens(B, L, 8, 9, ids, mask);
   for (WeightQuant q : {WeightQuant::kInt8, WeightQuant::kInt4}) {
     auto run = [&](Backend& be) {
       auto enc = T5Encoder::load(be, kFixtures + "/pixart-tiny/text_encoder", "", q);
@@ -717,10 +725,8 @@ TEST_CASE("cuda T5 encoder (tiny fixture) with int8 / int4 weights matches the C
 TEST_CASE("cuda T5 encoder (tiny fixture) matches the CPU backend") {
   REQUIRE_CUDA();
   const int64_t B = 2, L = 16;
-  std::vector<int32_t> ids(B * L), mask(B * L, 1);
-  std::mt19937 g(7);
-  for (auto& id : ids) id = int32_t(g() % 32000);
-  for (int64_t j = 10; j < L; j++) mask[L + j] = 0;
+  std::vector<int32_t> ids, mask;
+  random_tokens(B, L, 7, 10, ids, mask);
   const auto ref = encode_t5(cpu_be(), ids, mask, B, L);
   for (const Mode& m : kModes) expect_model_close("T5 encode", m, encode_t5(cuda(m.compute), ids, mask, B, L), ref);
 }
