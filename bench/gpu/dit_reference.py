@@ -14,46 +14,13 @@ One JSON object per line on stdout. diffusers' source must be importable (PYTHON
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 
 import numpy as np
 import torch
 
-
-def log(**kw):
-    print(json.dumps(kw), flush=True)
-
-
-dev = None
-
-
-def sync():
-    if dev.type == 'cuda':
-        torch.cuda.synchronize()
-
-
-def peak():
-    return torch.cuda.max_memory_allocated() if dev.type == 'cuda' else 0
-
-
-def reset_peak():
-    if dev.type == 'cuda':
-        torch.cuda.reset_peak_memory_stats()
-
-
-def cuda_ms(fn, warmup=3, reps=15):
-    for _ in range(warmup):
-        fn()
-    sync()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        ts.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(ts), min(ts)
+from gpu_common import log, median_min_ms, peak, reset_peak
 
 
 def main():
@@ -69,7 +36,6 @@ def main():
     from diffusers import DPMSolverMultistepScheduler, PixArtTransformer2DModel
     import diffusers
 
-    global dev
     dev = torch.device(args.device)
     on_gpu = dev.type == 'cuda'
     half = torch.float16 if on_gpu else torch.float32
@@ -132,10 +98,10 @@ def main():
             for B in (2, 8):
                 latents = lat['square'].repeat(B, 1, 1, 1)
                 rows = [b % 2 for b in range(B)]
-                reset_peak()
-                med, mn = cuda_ms(lambda: call(model, latents, rows, half))
+                reset_peak(dev)
+                med, mn = median_min_ms(lambda: call(model, latents, rows, half), dev)
                 log(section='bench', what='diffusers dit forward 1024x1024 fp16 sdpa', batch=B, median_ms=round(med, 2),
-                    min_ms=round(mn, 2), peak_bytes=peak())
+                    min_ms=round(mn, 2), peak_bytes=peak(dev))
             # 20 steps with CFG the way PixArtAlphaPipeline runs them (DPM-Solver++ 2M, learned sigma dropped).
             with open(args.scheduler) as f:
                 sched = DPMSolverMultistepScheduler.from_config(json.load(f))
@@ -157,10 +123,10 @@ def main():
                     x = sched.step(eps, t, x, return_dict=False)[0]
                 return x
 
-            reset_peak()
-            med, mn = cuda_ms(loop, warmup=1, reps=3)
+            reset_peak(dev)
+            med, mn = median_min_ms(loop, dev, warmup=1, reps=3)
             log(section='bench', what='diffusers 20-step CFG loop 1024x1024 fp16 sdpa', median_ms=round(med, 1),
-                min_ms=round(mn, 1), peak_bytes=peak())
+                min_ms=round(mn, 1), peak_bytes=peak(dev))
 
     if 'micro' in sections:
         import torch.nn.functional as F
@@ -169,14 +135,14 @@ def main():
         q, k, v = (torch.randn(2, H, N, Dh, device=dev, dtype=half, generator=h) for _ in range(3))
         fl = 4.0 * 2 * H * N * N * Dh
         with torch.no_grad():
-            med, _ = cuda_ms(lambda: F.scaled_dot_product_attention(q, k, v), warmup=5, reps=20)
+            med, _ = median_min_ms(lambda: F.scaled_dot_product_attention(q, k, v), dev, warmup=5, reps=20)
             log(section='micro', op='torch sdpa self-attention (default backend)', ms=round(med, 4), tflops=round(fl / med / 1e9, 1))
             from torch.nn.attention import SDPBackend, sdpa_kernel
             for name, backend in (('flash', SDPBackend.FLASH_ATTENTION), ('cudnn', SDPBackend.CUDNN_ATTENTION),
                                   ('efficient', SDPBackend.EFFICIENT_ATTENTION)):
                 try:
                     with sdpa_kernel(backend):
-                        med, _ = cuda_ms(lambda: F.scaled_dot_product_attention(q, k, v), warmup=5, reps=20)
+                        med, _ = median_min_ms(lambda: F.scaled_dot_product_attention(q, k, v), dev, warmup=5, reps=20)
                     log(section='micro', op=f'torch sdpa self-attention ({name})', ms=round(med, 4), tflops=round(fl / med / 1e9, 1))
                 except Exception as e:  # a backend that does not take this shape here
                     log(section='micro', op=f'torch sdpa self-attention ({name})', error=str(e)[:200])
@@ -184,7 +150,7 @@ def main():
                                      (2 * N, D, 4 * D, 'matmul 4D->D')) + (((8192, 8192, 8192, 'matmul 8192^3 (peak)'),) if on_gpu else ()):
                 a = torch.randn(m, kk, device=dev, dtype=half, generator=h)
                 b = torch.randn(kk, n, device=dev, dtype=half, generator=h)
-                med, _ = cuda_ms(lambda: a @ b, warmup=5, reps=20)
+                med, _ = median_min_ms(lambda: a @ b, dev, warmup=5, reps=20)
                 log(section='micro', op='torch ' + what, ms=round(med, 4), tflops=round(2.0 * m * n * kk / med / 1e9, 1))
 
 

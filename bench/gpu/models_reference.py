@@ -20,9 +20,7 @@ import time
 import numpy as np
 import torch
 
-
-def log(**kw):
-    print(json.dumps(kw), flush=True)
+from gpu_common import log, peak, reset_peak, times_ms
 
 
 def main():
@@ -95,17 +93,11 @@ def main():
         if on_gpu:
             vae16 = vae.half()
             zz = z.to(dev, torch.float16)
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            ts = []
+            reset_peak(dev)
             with torch.no_grad():
-                for _ in range(4):
-                    t0 = time.perf_counter()
-                    vae16.decode(zz)
-                    torch.cuda.synchronize()
-                    ts.append((time.perf_counter() - t0) * 1e3)
-            log(section='vae', what='diffusers decode 1024x1024 fp16', median_ms=round(statistics.median(ts[1:]), 1),
-                peak_bytes=torch.cuda.max_memory_allocated())
+                ts = times_ms(lambda: vae16.decode(zz), dev, warmup=1, reps=3)
+            log(section='vae', what='diffusers decode 1024x1024 fp16', median_ms=round(statistics.median(ts), 1),
+                peak_bytes=peak(dev))
         del vae
 
     if 'pipeline' in sections and on_gpu:
@@ -124,19 +116,14 @@ def main():
         log(section='pipeline', what='diffusers load', ms=round((time.perf_counter() - t0) * 1e3))
         prompt = 'a small cactus with a happy face in the Sahara desert'
         for n in (1, 4):
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            ts = []
-            for rep in range(3):
-                t0 = time.perf_counter()
-                pipe(prompt, num_inference_steps=20, height=1024, width=1024, guidance_scale=4.5,
-                     num_images_per_prompt=n, output_type='np', generator=torch.Generator(dev).manual_seed(rep))
-                torch.cuda.synchronize()
-                ts.append((time.perf_counter() - t0) * 1e3)
+            reset_peak(dev)
+            seeds = iter(range(3))
+            ts = times_ms(lambda: pipe(prompt, num_inference_steps=20, height=1024, width=1024, guidance_scale=4.5,
+                                       num_images_per_prompt=n, output_type='np',
+                                       generator=torch.Generator(dev).manual_seed(next(seeds))),
+                          dev, warmup=0, reps=3)
             log(section='pipeline', what='diffusers PixArtAlphaPipeline 1024x1024 20 steps fp16 sdpa', batch=n,
-                median_ms=round(statistics.median(ts[1:]), 1), first_ms=round(ts[0], 1),
-                peak_bytes=torch.cuda.max_memory_allocated())
-
+                median_ms=round(statistics.median(ts[1:]), 1), first_ms=round(ts[0], 1), peak_bytes=peak(dev))
 
 if __name__ == '__main__':
     sys.exit(main())
