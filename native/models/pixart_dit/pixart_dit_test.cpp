@@ -18,6 +18,7 @@
 #include "core/status.h"
 #include "core/weights.h"
 #include "models/pixart_dit/pixart_dit.h"
+#include "test_support.h"
 #include "models/pixart_dit/sincos.h"
 
 namespace fs = std::filesystem;
@@ -25,42 +26,22 @@ using namespace pixart;
 
 namespace {
 
-const std::string kFixtures = std::string(PIXART_SOURCE_DIR) + "/test/fixtures";
+const std::string kFixtures = test::fixtures_dir();
 const std::string kTinyDiT = kFixtures + "/pixart-tiny/transformer";
 const std::string kTiny512DiT = kFixtures + "/pixart-tiny-512/transformer";
 const std::string kReference = kFixtures + "/pixart-tiny/reference/transformer.safetensors";
 
-cpu::CpuBackend& backend() {
-  static cpu::CpuBackend be(2);
-  return be;
-}
+using test::backend;
+using test::host;
 
 const WeightStore& reference() {
   static WeightStore ws = WeightStore::open(kReference);
   return ws;
 }
 
-std::vector<float> ref_f32(const std::string& key) {
-  const WeightView& w = reference().get(key);
-  std::vector<float> v(numel(w.shape));
-  convert_to_f32(w, v.data());
-  return v;
-}
-
+std::vector<float> ref_f32(const std::string& key) { return test::read_f32(reference().get(key)); }
 // int64 tensors (timesteps, masks) as floats.
-std::vector<float> ref_i64(const std::string& key) {
-  const WeightView& w = reference().get(key);
-  REQUIRE(w.dtype == DType::kI64);
-  std::vector<int64_t> raw(numel(w.shape));
-  std::memcpy(raw.data(), w.data, raw.size() * sizeof(int64_t));
-  return std::vector<float>(raw.begin(), raw.end());
-}
-
-std::vector<float> host(const Tensor& t) {
-  std::vector<float> v(t.numel());
-  backend().to_host(t, v.data());
-  return v;
-}
+std::vector<float> ref_i64(const std::string& key) { return test::read_i64<float>(reference().get(key)); }
 
 Tensor upload(const std::vector<float>& v, const Shape& s) { return backend().from_host(v.data(), s); }
 
@@ -84,13 +65,7 @@ void check_case(const std::string& id, const std::string& model, bool conditions
   REQUIRE_MESSAGE(st.ok(), st.message());
   const WeightView& ref_view = reference().get(id + "/sample");
   REQUIRE(out.shape == ref_view.shape);
-  const std::vector<float> got = host(out), ref = ref_f32(id + "/sample");
-  float max_ref = 0.f, max_err = 0.f;
-  for (float r : ref) max_ref = std::max(max_ref, std::fabs(r));
-  for (size_t i = 0; i < ref.size(); i++) max_err = std::max(max_err, std::fabs(got[i] - ref[i]));
-  MESSAGE(id << ": max abs error " << max_err << " (max |ref| " << max_ref << ")");
-  CHECK(std::isfinite(max_err));
-  CHECK(max_err <= 1e-4f + 1e-4f * max_ref);
+  test::check_close(host(out), ref_f32(id + "/sample"), id);
 }
 
 // ---- a synthetic checkpoint: config.json + one safetensors file of random f32 tensors

@@ -18,56 +18,22 @@
 #include "core/status.h"
 #include "core/weights.h"
 #include "models/t5/t5_encoder.h"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
 using namespace pixart;
 
 namespace {
 
-const std::string kFixture = std::string(PIXART_SOURCE_DIR) + "/test/fixtures/pixart-tiny";
+using test::backend;
+using test::check_close;
+using test::host;
 
-cpu::CpuBackend& backend() {
-  static cpu::CpuBackend be(2);
-  return be;
-}
+const std::string kFixture = test::fixtures_dir() + "/pixart-tiny";
 
-std::vector<float> host(const Tensor& t) {
-  std::vector<float> v(static_cast<size_t>(t.numel()));
-  backend().to_host(t, v.data());
-  return v;
-}
-
-std::vector<float> read_f32(const WeightStore& s, const std::string& key) {
-  const WeightView& w = s.get(key);
-  std::vector<float> v(static_cast<size_t>(numel(w.shape)));
-  convert_to_f32(w, v.data());
-  return v;
-}
-
+std::vector<float> read_f32(const WeightStore& s, const std::string& key) { return test::read_f32(s.get(key)); }
 // Reference ids and masks are int64; the engine takes int32.
-std::vector<int32_t> read_i64(const WeightStore& s, const std::string& key) {
-  const WeightView& w = s.get(key);
-  REQUIRE(w.dtype == DType::kI64);
-  std::vector<int64_t> raw(static_cast<size_t>(numel(w.shape)));
-  std::memcpy(raw.data(), w.data, raw.size() * sizeof(int64_t));
-  return std::vector<int32_t>(raw.begin(), raw.end());
-}
-
-// |a-b| <= 1e-4 + 1e-4*max|ref| element-wise; returns the max abs error.
-double check_close(const std::vector<float>& got, const std::vector<float>& ref, const std::string& what) {
-  REQUIRE(got.size() == ref.size());
-  double max_ref = 0, max_err = 0;
-  for (float r : ref) max_ref = std::max(max_ref, double(std::fabs(r)));
-  const double tol = 1e-4 + 1e-4 * max_ref;
-  size_t worst = 0;
-  for (size_t i = 0; i < got.size(); i++) {
-    const double e = std::fabs(double(got[i]) - ref[i]);
-    if (!(e <= max_err)) max_err = e, worst = i;
-  }
-  MESSAGE(what << ": max abs error " << max_err << " (tolerance " << tol << ", max|ref| " << max_ref << ")");
-  CHECK_MESSAGE(max_err <= tol, what << " index " << worst << ": " << got[worst] << " vs " << ref[worst]);
-  return max_err;
-}
+std::vector<int32_t> read_i64(const WeightStore& s, const std::string& key) { return test::read_i64<int32_t>(s.get(key)); }
 
 std::vector<float> slice(const std::vector<float>& v, size_t row, size_t row_size) {
   return std::vector<float>(v.begin() + row * row_size, v.begin() + (row + 1) * row_size);

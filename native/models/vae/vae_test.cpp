@@ -18,17 +18,16 @@
 #include "core/status.h"
 #include "core/weights.h"
 #include "models/vae/vae.h"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
 using namespace pixart;
 
 namespace {
-const std::string kFixture = std::string(PIXART_SOURCE_DIR) + "/test/fixtures/pixart-tiny";
+const std::string kFixture = test::fixtures_dir() + "/pixart-tiny";
 
-cpu::CpuBackend& backend() {
-  static cpu::CpuBackend be(2);
-  return be;
-}
+using test::backend;
+using test::host;
 
 AutoencoderKL& fixture_vae() {
   static std::unique_ptr<AutoencoderKL> m = AutoencoderKL::load(backend(), kFixture + "/vae");
@@ -44,26 +43,12 @@ struct HostTensor {
 HostTensor reference(const std::string& key) {
   static WeightStore store = WeightStore::open(kFixture + "/reference/vae.safetensors");
   const WeightView& w = store.get(key);
-  HostTensor t{w.shape, std::vector<float>(static_cast<size_t>(numel(w.shape)))};
-  convert_to_f32(w, t.data.data());
-  return t;
+  return HostTensor{w.shape, test::read_f32(w)};
 }
 
-std::vector<float> host(const Tensor& t) {
-  std::vector<float> v(static_cast<size_t>(t.numel()));
-  backend().to_host(t, v.data());
-  return v;
-}
-
-// The fixtures' tolerance: |a - b| <= 1e-4 + 1e-4 * max|ref|. Returns the max abs error.
-float check_close(const std::vector<float>& got, const HostTensor& ref, const std::string& what) {
-  REQUIRE(got.size() == ref.data.size());
-  float max_ref = 0, max_err = 0;
-  for (float r : ref.data) max_ref = std::max(max_ref, std::fabs(r));
-  for (size_t i = 0; i < got.size(); i++) max_err = std::max(max_err, std::fabs(got[i] - ref.data[i]));
-  MESSAGE(what << ": max abs error " << max_err << " (max |ref| " << max_ref << ")");
-  CHECK(max_err <= 1e-4f + 1e-4f * max_ref);
-  return max_err;
+// The fixtures' tolerance (test::check_close) against a reference tensor.
+double check_close(const std::vector<float>& got, const HostTensor& ref, const std::string& what) {
+  return test::check_close(got, ref.data, what);
 }
 
 void check_decode_case(const std::string& id) {
