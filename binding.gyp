@@ -3,7 +3,7 @@
     {
       "target_name": "pixart",
       "sources": [
-        "<!@(node native/sources.cjs space core cpu t5 dit vae addon simdjson)"
+        "<!@(node native/sources.cjs space core cpu t5 dit vae export addon simdjson)"
       ],
       "include_dirs": [
         "native",

@@ -104,6 +104,18 @@ class Backend {
   virtual Tensor slice_channels(const Tensor& x, int64_t start, int64_t count) = 0;
   // table [V, D], ids [n] (host) -> [n, D]; ids are checked against V
   virtual Tensor embedding(const Tensor& table, const int32_t* ids, int64_t n) = 0;
+  // out[b, m] = x[b] + table[m]: x [B, D], table [M, D] -> [B, M, D]. The default gathers each
+  // row of x M times and adds the table (no broadcast-over-a-middle-dim op needed); the ONNX
+  // exporter emits a broadcast, so the graph does not depend on B.
+  virtual Tensor add_rows(const Tensor& x, const Tensor& table) {
+    if (x.rank() != 2 || table.rank() != 2 || x.dim(1) != table.dim(1))
+      fail(StatusCode::kInvalidArgument, "add_rows: x must be [B, D] and table [M, D], got " + shape_str(x.shape) +
+                                             " and " + shape_str(table.shape));
+    const int64_t B = x.dim(0), M = table.dim(0), D = x.dim(1);
+    std::vector<int32_t> ids(static_cast<size_t>(B * M));
+    for (int64_t i = 0; i < B * M; i++) ids[size_t(i)] = static_cast<int32_t>(i / M);
+    return add(embedding(x, ids.data(), B * M).view({B, M, D}), table);  // [B*M, D] -> [B, M, D]
+  }
 };
 
 }  // namespace pixart

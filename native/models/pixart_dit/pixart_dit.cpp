@@ -11,10 +11,10 @@
 
 namespace pixart {
 
+using dit::kTimestepChannels;
+
 namespace {
 
-// diffusers fixes the sinusoid width of Timesteps(256, ...) in PixArtAlphaCombinedTimestepSizeEmbeddings.
-constexpr int64_t kTimestepChannels = 256;
 // The final norm_out is nn.LayerNorm(eps=1e-6) in diffusers regardless of config.norm_eps.
 constexpr float kNormOutEps = 1e-6f;
 
@@ -282,52 +282,58 @@ Tensor PixArtDiT::pos_embed(int64_t gh, int64_t gw) {
   return pos_cache_.emplace(key, be_.from_host(table.data(), {gh * gw, D})).first->second;
 }
 
-Tensor PixArtDiT::conditioning(const DiTInputs& in, int64_t B) {
+DiTGraphInputs PixArtDiT::prepare(const DiTInputs& in) {
+  validate(in);
+  const int64_t B = in.latents.dim(0), p = cfg_.patch_size, L = in.text.dim(1);
+  DiTGraphInputs g;
+  g.latents = in.latents;
+  g.text = in.text;
   const std::vector<float> tf = dit::timestep_features(in.timesteps, kTimestepChannels);
-  Tensor t = be_.from_host(tf.data(), {B, kTimestepChannels});
-  t = t_linear_2(be_, t_linear_1(be_, t, Activation::kSilu));  // [B, D]
-  if (!cfg_.use_additional_conditions) return t;
-  // Per sample the three scalars (height, width, aspect ratio), each to a 256-wide sinusoid.
-  std::vector<float> vals(3 * B);
-  for (int64_t b = 0; b < B; b++) {
-    vals[3 * b] = in.resolution[2 * b];
-    vals[3 * b + 1] = in.resolution[2 * b + 1];
-    vals[3 * b + 2] = in.aspect_ratio[b];
+  g.timestep_features = be_.from_host(tf.data(), {B, kTimestepChannels});
+  if (cfg_.use_additional_conditions) {
+    // Per sample the three scalars (height, width, aspect ratio), each to a 256-wide sinusoid.
+    std::vector<float> vals(3 * B);
+    for (int64_t b = 0; b < B; b++) {
+      vals[3 * b] = in.resolution[2 * b];
+      vals[3 * b + 1] = in.resolution[2 * b + 1];
+      vals[3 * b + 2] = in.aspect_ratio[b];
+    }
+    const std::vector<float> sf = dit::timestep_features(vals, kTimestepChannels);
+    g.size_features = be_.from_host(sf.data(), {B, 3 * kTimestepChannels});  // [3B, 256] rows read as [B, 3*256]
   }
-  const std::vector<float> sf = dit::timestep_features(vals, kTimestepChannels);
-  Tensor s = be_.from_host(sf.data(), {B, 3 * kTimestepChannels});  // [3B, 256] rows read as [B, 3*256]
-  return size_linear_2(be_, size_linear_1(be_, s, Activation::kSilu), Activation::kNone, &t);  // t + [res_h, res_w, ar]
+  g.pos = pos_embed(in.latents.dim(2) / p, in.latents.dim(3) / p);
+  if (!in.text_mask.empty()) {
+    std::vector<float> kb(B * L);
+    for (int64_t i = 0; i < B * L; i++) kb[i] = (1.f - in.text_mask[i]) * -10000.f;
+    g.key_bias = be_.from_host(kb.data(), {B, L});
+  }
+  return g;
 }
 
-Tensor PixArtDiT::forward(const DiTInputs& in) {
-  validate(in);
+Tensor PixArtDiT::forward(const DiTInputs& in) { return forward_graph(prepare(in)); }
+
+Tensor PixArtDiT::forward_graph(const DiTGraphInputs& in) {
   const int64_t B = in.latents.dim(0), p = cfg_.patch_size, D = cfg_.inner_dim();
-  const int64_t gh = in.latents.dim(2) / p, gw = in.latents.dim(3) / p, L = in.text.dim(1);
+  const int64_t gh = in.latents.dim(2) / p, gw = in.latents.dim(3) / p;
 
   Tensor x = be_.patchify(in.latents, static_cast<int>(p));  // [B, C, H, W] -> [B, gh*gw, C*p*p]
-  x = be_.add(patch_proj(be_, x), pos_embed(gh, gw));        // [B, N, D] + [N, D]
+  x = be_.add(patch_proj(be_, x), in.pos);                   // [B, N, D] + [N, D]
 
-  Tensor emb = conditioning(in, B);  // embedded_timestep [B, D]
+  // embedded_timestep [B, D]; with additional conditions + [res_h, res_w, ar] embeddings.
+  Tensor emb = t_linear_2(be_, t_linear_1(be_, in.timestep_features, Activation::kSilu));
+  if (cfg_.use_additional_conditions)
+    emb = size_linear_2(be_, size_linear_1(be_, in.size_features, Activation::kSilu), Activation::kNone, &emb);
   Tensor t6 = adaln_linear(be_, be_.activation(emb, Activation::kSilu)).view({B, 6, D});  // [B, 6D] -> [B, 6, D]
 
   Tensor text = in.text;
   if (cfg_.caption_channels > 0)
     text = caption_linear_2(be_, caption_linear_1(be_, text, Activation::kGeluTanh));  // [B, L, D]
 
-  Tensor key_bias;
-  if (!in.text_mask.empty()) {
-    std::vector<float> kb(B * L);
-    for (int64_t i = 0; i < B * L; i++) kb[i] = (1.f - in.text_mask[i]) * -10000.f;
-    key_bias = be_.from_host(kb.data(), {B, L});
-  }
   for (const dit::TransformerBlock& blk : blocks)
-    x = dit::block_forward(be_, blk, cfg_, x, t6, text, key_bias.defined() ? &key_bias : nullptr);
+    x = dit::block_forward(be_, blk, cfg_, x, t6, text, in.key_bias.defined() ? &in.key_bias : nullptr);
 
-  // Output modulation rows (shift, scale) = scale_shift_table + embedded_timestep: gather each
-  // sample's embedding twice to get [B, 2, D] without a broadcast-over-middle-dim op.
-  std::vector<int32_t> ids(2 * B);
-  for (int64_t i = 0; i < 2 * B; i++) ids[i] = static_cast<int32_t>(i / 2);
-  Tensor mod = be_.add(be_.embedding(emb, ids.data(), 2 * B).view({B, 2, D}), scale_shift_table);  // [2B, D] -> [B, 2, D]
+  // Output modulation rows (shift, scale) = scale_shift_table + embedded_timestep: [B, 2, D].
+  Tensor mod = be_.add_rows(emb, scale_shift_table);
   Tensor y = be_.layer_norm_modulate(x, nullptr, nullptr, kNormOutEps, mod, 0, 1);
   y = proj_out(be_, y);  // [B, N, p*p*out_channels], each token laid out (p, p, C)
   return be_.unpatchify(y, gh, gw, static_cast<int>(p), static_cast<int>(cfg_.out_channels));

@@ -56,7 +56,22 @@ struct DiTInputs {
   std::vector<float> aspect_ratio; // [B] height/width; required iff use_additional_conditions
 };
 
+// The model's inputs after the host-side preparation every backend shares (sinusoids,
+// position table, mask bias): forward_graph() is then pure ops, which is what the ONNX exporter
+// records. Shapes with N = (H/p)*(W/p) latent patches.
+struct DiTGraphInputs {
+  Tensor latents;            // [B, in_channels, H, W]
+  Tensor timestep_features;  // [B, 256]: dit::timestep_features of the timesteps
+  Tensor size_features;      // [B, 768]: sinusoids of (height, width, aspect ratio); only with use_additional_conditions
+  Tensor pos;                // [N, D]: dit::sincos_pos_embed_2d of the patch grid
+  Tensor text;               // [B, L, caption_channels (or cross_attention_dim)]
+  Tensor key_bias;           // [B, L]: (1 - mask) * -10000, or undefined (every token attended)
+};
+
 namespace dit {
+
+// diffusers fixes the sinusoid width of Timesteps(256, ...) in PixArtAlphaCombinedTimestepSizeEmbeddings.
+constexpr int64_t kTimestepChannels = 256;
 
 // nn.Linear: weight [out, in], optional bias [out].
 struct Linear {
@@ -96,12 +111,14 @@ class PixArtDiT {
   // -> [B, out_channels, H, W] (all channels, incl. learned sigma). Throws EngineError
   // (kInvalidArgument for inputs that disagree with each other or with the config).
   Tensor forward(const DiTInputs& in);
+  // The two halves of forward(): validation and the host-side inputs uploaded, then the ops.
+  DiTGraphInputs prepare(const DiTInputs& in);
+  Tensor forward_graph(const DiTGraphInputs& in);
 
  private:
   PixArtDiT(Backend& be, DiTConfig cfg) : be_(be), cfg_(std::move(cfg)) {}
   void validate(const DiTInputs& in) const;
   Tensor pos_embed(int64_t gh, int64_t gw);                 // [gh*gw, D], cached per grid
-  Tensor conditioning(const DiTInputs& in, int64_t batch);   // embedded_timestep [B, D]
 
   Backend& be_;
   DiTConfig cfg_;

@@ -36,7 +36,7 @@ struct Block {
 namespace {
 
 // transformers adds (1 - mask) * finfo(float32).min to the scores of padded keys.
-constexpr float kMaskedKeyBias = -3.4028234663852886e38f;
+constexpr float kMaskedKeyBias = kT5MaskedKeyBias;
 
 // Looks a tensor up by its checkpoint key, checks the shape the config implies, and makes it
 // a backend tensor. WeightStore's errors name the file and the tensor.
@@ -258,9 +258,13 @@ Tensor T5Encoder::encode(const int32_t* ids, const int32_t* mask, int64_t batch,
 
   // The embedding op rejects ids outside the vocabulary (kInvalidArgument).
   Tensor x = be_.embedding(embed_tokens_, ids, n).view({batch, length, config_.d_model});  // [B*L, D] -> [B, L, D]
-  const Tensor& pos_bias = position_bias(length);
+  return encode_graph(x, position_bias(length), key_bias.defined() ? &key_bias : nullptr);
+}
+
+Tensor T5Encoder::encode_graph(const Tensor& embedded, const Tensor& pos_bias, const Tensor* key_bias) {
+  Tensor x = embedded;
   for (const t5::Block& b : blocks_) {
-    x = self_attention(be_, b, config_, x, pos_bias, key_bias.defined() ? &key_bias : nullptr);
+    x = self_attention(be_, b, config_, x, pos_bias, key_bias);
     x = feed_forward(be_, b, config_, x);
   }
   return be_.rms_norm(x, final_layer_norm_, float(config_.layer_norm_epsilon));

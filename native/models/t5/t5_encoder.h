@@ -44,6 +44,9 @@ struct T5Config {
 int64_t t5_relative_position_bucket(int64_t relative_position, bool bidirectional, int64_t num_buckets,
                                     int64_t max_distance);
 
+// The additive bias of a masked key: transformers' (1 - mask) * torch.finfo(float32).min.
+inline constexpr float kT5MaskedKeyBias = -3.4028234663852886e38f;
+
 namespace t5 {
 struct Block;
 }
@@ -64,6 +67,14 @@ class T5Encoder {
   // Returns last_hidden_state [batch, length, d_model] on the backend. Padded positions are
   // computed too, as transformers does. Not thread-safe (caches the position bias per length).
   Tensor encode(const int32_t* ids, const int32_t* mask, int64_t batch, int64_t length);
+  // encode() after its host-side part (token embedding lookup, mask and position bias): pure
+  // ops, which the ONNX exporter records. embedded [B, L, d_model]; pos_bias [H, L, L];
+  // key_bias [B, L] (0 attended, kT5MaskedKeyBias masked) or null.
+  Tensor encode_graph(const Tensor& embedded, const Tensor& pos_bias, const Tensor* key_bias);
+
+  const Tensor& embed_tokens() const { return embed_tokens_; }
+  // Block 0's relative_attention_bias.weight [num_buckets, num_heads], float32 on the host.
+  const std::vector<float>& relative_bias_table() const { return relative_bias_; }
 
  private:
   T5Encoder(Backend& be, T5Config config);
