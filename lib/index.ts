@@ -23,3 +23,11 @@ export {
 } from './sizes/resolutionBins.js';
 export * from './schedulers/index.js';
 export { nativeAddonPath } from './native/binding.js';
+export {
+  exportOnnx,
+  ONNX_COMPONENTS,
+  type ExportOnnxOptions,
+  type OnnxComponent,
+  type OnnxExportEntry,
+  type OnnxExportManifest,
+} from './export/exportOnnx.js';

@@ -7,6 +7,8 @@ import { PixArtError } from '../errors.js';
 import { Engine, type Device } from '../engine/Engine.js';
 import { PixArtAlphaPipeline } from '../pipeline/PixArtAlphaPipeline.js';
 import { SCHEDULER_ALIASES, SCHEDULER_NAMES } from '../schedulers/index.js';
+import { exportOnnx, ONNX_COMPONENTS, type OnnxComponent } from '../export/exportOnnx.js';
+import { resolveModel } from '../hub/index.js';
 
 /** Exit codes scripts can rely on. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, modelLoad: 3, noDevice: 4, download: 5, aborted: 130 } as const;
@@ -112,6 +114,35 @@ export function buildProgram(): Command {
       } finally {
         bar?.stop();
         pipe.dispose();
+      }
+    });
+
+  program
+    .command('export-onnx')
+    .description('export the text encoder, transformer and VAE decoder to ONNX (dynamic batch, size and sequence axes) for TensorRT or any ONNX runtime')
+    .requiredOption('-m, --model <dir|repo>', 'model folder (diffusers layout) or Hugging Face Hub id')
+    .requiredOption('-o, --out <dir>', 'output folder: <component>.onnx (+ .onnx.data) and export.json')
+    .option('--revision <rev>', 'Hub branch, tag or commit', 'main')
+    .option('--offline', 'use the Hugging Face cache only (like HF_HUB_OFFLINE=1)')
+    .option('--components <list>', `comma-separated subset of ${ONNX_COMPONENTS.join(',')}`, (v: string) => {
+      const list = v.split(',').map((x) => x.trim()).filter(Boolean);
+      for (const c of list) if (!ONNX_COMPONENTS.includes(c as OnnxComponent)) throw new InvalidArgumentError(`unknown component "${c}"`);
+      return list as OnnxComponent[];
+    })
+    .addOption(new Option('--dtype <type>', 'transformer and VAE decoder precision (the text encoder is float32)').choices(['float16', 'float32']).default('float16'))
+    .addOption(new Option('--t5-quant <q>', 'text encoder weight-only quantisation (DequantizeLinear)').choices(['none', 'int8', 'int4']).default('none'))
+    .addOption(new Option('--external-data <when>', 'weights in a .onnx.data file beside the model').choices(['auto', 'always', 'never']).default('auto'))
+    .action(async (o) => {
+      const source = await resolveModel(o.model, {
+        revision: o.revision, offline: o.offline, components: ['text_encoder', 'transformer', 'vae'],
+      });
+      const manifest = await exportOnnx(source, o.out, {
+        components: o.components, dtype: o.dtype, textEncoderQuantization: o.t5Quant, externalData: o.externalData,
+        onProgress: (e) => { if (!e.done) process.stderr.write(`exporting ${e.component}...\n`); },
+      });
+      for (const [name, m] of Object.entries(manifest.models)) {
+        const data = m.dataFile ? ` + ${m.dataFile} (${m.dataBytes} bytes)` : '';
+        process.stdout.write(`${o.out}/${m.file} (${name}, ${m.dtype}${m.quantization !== 'none' ? `, ${m.quantization} weights` : ''}, ${m.nodes} nodes, ${m.bytes} bytes${data})\n`);
       }
     });
 

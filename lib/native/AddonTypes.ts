@@ -66,7 +66,43 @@ export interface CudaProbe {
   devices: string;
 }
 
+/** One graph input or output of an exported ONNX model; a string dim is a named dynamic axis. */
+export interface NativeOnnxValue {
+  name: string;
+  dtype: 'float32' | 'float16' | 'int64' | 'int32' | 'int8' | 'int4' | 'uint8' | 'bool';
+  shape: (number | string)[];
+}
+
+export interface NativeOnnxExportOptions {
+  model: 'text_encoder' | 'transformer' | 'vae_decoder';
+  /** The component's folder (config.json + safetensors). */
+  folder: string;
+  weights?: string;
+  /** The .onnx file to write (external data goes beside it as `<out>.data`). */
+  out: string;
+  dtype?: 'float32' | 'float16';
+  quantization?: 'none' | 'int8' | 'int4';
+  externalData?: 'auto' | 'always' | 'never';
+}
+
+export interface NativeOnnxExportSummary {
+  model: 'text_encoder' | 'transformer' | 'vae_decoder';
+  dtype: 'float32' | 'float16';
+  quantization: 'none' | 'int8' | 'int4';
+  inputs: NativeOnnxValue[];
+  outputs: NativeOnnxValue[];
+  nodes: number;
+  initializers: number;
+  opset: number;
+  modelBytes: number;
+  dataBytes: number;
+  /** File name of the external data beside the model; '' when the weights are inline. */
+  dataFile: string;
+}
+
 export interface NativeAddon {
+  /** ONNX export of one component from the engine's own model code (runs off the event loop). */
+  exportOnnx(options: NativeOnnxExportOptions): Promise<NativeOnnxExportSummary>;
   Engine: new (options: { device: string; threads?: number; dtype?: 'float16' | 'bfloat16' | 'float32'; allowTf32?: boolean }) => NativeEngine;
   probeCuda(libraryDir?: string): CudaProbe;
   abiVersion: number;

@@ -27,6 +27,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Engine", Engine::Init(env));
   exports.Set("probeCuda", Napi::Function::New(env, ProbeCuda));
   exports.Set("abiVersion", Napi::Number::New(env, 1));
+  InitExport(env, exports);
   return InitModels(env, exports);
 }
 

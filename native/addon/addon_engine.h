@@ -47,6 +47,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
 std::string AddonDir();
 
 Napi::Object InitModels(Napi::Env env, Napi::Object exports);
+// exportOnnx (addon_export.cpp).
+void InitExport(Napi::Env env, Napi::Object exports);
 // Constructors for model handles (set up by InitModels), used by Engine's load jobs.
 Napi::Object NewT5Handle(Napi::Env env, std::shared_ptr<EngineCore> core, std::shared_ptr<T5Encoder> model);
 Napi::Object NewDiTHandle(Napi::Env env, std::shared_ptr<EngineCore> core, std::shared_ptr<PixArtDiT> model);

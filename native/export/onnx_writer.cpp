@@ -36,6 +36,8 @@ void put_float(std::string& b, int field, float f) {
   b.append(c, 4);
 }
 
+constexpr size_t kExternalThreshold = 1024;
+
 // TensorProto fields.
 enum { kTDims = 1, kTDataType = 2, kTName = 8, kTRawData = 9, kTExternalData = 13, kTDataLocation = 14 };
 
@@ -202,7 +204,9 @@ WriteResult write_model(const std::string& path, const Graph& g, const ModelInfo
         fail(StatusCode::kInternal, "ONNX export: initializer " + init.name + " produced " + std::to_string(bytes.size()) +
                                         " bytes, expected " + std::to_string(elem_bytes(init.type, n)));
       std::string t = tensor_header(init.name, init.type, init.dims);
-      if (external_data) {
+      // Small tensors (shapes, axes, scalars) stay inline even with external data: shape
+      // inference needs their values, and onnx's own converter keeps them too (1 KiB threshold).
+      if (external_data && bytes.size() >= kExternalThreshold) {
         const int64_t pad = (64 - offset % 64) % 64;  // aligned so a loader can map tensors in place
         if (pad) data.write(std::string(size_t(pad), '\0').data(), pad);
         offset += pad;

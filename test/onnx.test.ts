@@ -1,0 +1,298 @@
+// ONNX export (lib/export + native/export): the exported tiny models run in onnxruntime-node
+// (CPU) and match the engine's CPU backend on the same inputs, in float32 and with the text
+// encoder's int8/int4 weights; float16 graphs within float16 error; other sizes than the
+// exporter traced (the axes are dynamic); typed errors and the CLI command.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { EXIT, main } from '../lib/cli/main.js';
+import { Engine } from '../lib/engine/Engine.js';
+import { exportOnnx, type OnnxExportManifest } from '../lib/export/exportOnnx.js';
+import { AutoencoderKL } from '../lib/models/AutoencoderKL.js';
+import { PixArtTransformer2DModel } from '../lib/models/PixArtTransformer2DModel.js';
+import { T5EncoderModel } from '../lib/models/T5EncoderModel.js';
+import { TorchGenerator } from '../lib/random/TorchGenerator.js';
+import { randnTensor } from '../lib/random/randnTensor.js';
+import { expectClose, fixtureCase, refF32, refInts, TINY_MODEL } from './helpers/fixtures.js';
+
+const engine = Engine.create({ device: 'cpu', threads: 2 });
+const dir = mkdtempSync(join(tmpdir(), 'pixart-onnx-'));
+afterAll(() => {
+  engine.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+// The fixtures' float32 bar, |a-b| <= 1e-4 + 1e-4*max|ref|.
+const TOL = { atol: 1e-4, rtol: 1e-4, relToMax: true };
+
+const sessions = new Map<string, ort.InferenceSession>();
+// `exact`: basic graph optimisations only. onnxruntime's extended level fuses DequantizeLinear
+// + MatMul into MatMulNBits, which by default also quantises the activations to int8 (its
+// accuracy_level 4): a faster but different function (0.13 max abs on the tiny T5), so the
+// quantised graphs are checked as written.
+async function session(path: string, exact = false) {
+  let s = sessions.get(path);
+  if (!s) {
+    s = await ort.InferenceSession.create(path, {
+      executionProviders: ['cpu'], logSeverityLevel: 3, graphOptimizationLevel: exact ? 'basic' : 'all',
+    });
+    sessions.set(path, s);
+  }
+  return s;
+}
+
+// float32 <-> IEEE half (round to nearest even), for the float16 graphs' inputs and outputs.
+const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
+function toHalf(v: Float32Array): Uint16Array {
+  const out = new Uint16Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    f32[0] = v[i];
+    const x = u32[0], sign = (x >>> 16) & 0x8000, abs = x & 0x7fffffff;
+    if (abs >= 0x477ff000) out[i] = sign | 0x7c00;
+    else if (abs < 0x38800000) out[i] = sign | Math.round(Math.abs(v[i]) * 16777216);
+    else {
+      let h = (((abs >>> 23) - 112) << 10) | ((abs & 0x7fffff) >>> 13);
+      const rest = abs & 0x1fff;
+      if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++;
+      out[i] = sign | h;
+    }
+  }
+  return out;
+}
+function fromHalf(h: Uint16Array): Float32Array {
+  const out = new Float32Array(h.length);
+  for (let i = 0; i < h.length; i++) {
+    const s = h[i] & 0x8000 ? -1 : 1, e = (h[i] >> 10) & 0x1f, m = h[i] & 0x3ff;
+    out[i] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
+  }
+  return out;
+}
+
+function randn(shape: number[], seed: number): Float32Array {
+  return randnTensor(shape, new TorchGenerator().manualSeed(seed));
+}
+
+let manifest: OnnxExportManifest;
+beforeAll(async () => {
+  manifest = await exportOnnx(TINY_MODEL, join(dir, 'f32'), { dtype: 'float32' });
+}, 120_000);
+
+describe('exportOnnx', () => {
+  it('writes the three models and a manifest with their hashes and dynamic axes', () => {
+    expect(Object.keys(manifest.models).sort()).toEqual(['text_encoder', 'transformer', 'vae_decoder']);
+    const onDisk = JSON.parse(readFileSync(join(dir, 'f32', 'export.json'), 'utf8'));
+    expect(onDisk).toEqual(manifest);
+    for (const m of Object.values(manifest.models)) {
+      const bytes = readFileSync(join(dir, 'f32', m.file));
+      expect(m.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+      expect(m.bytes).toBe(bytes.length);
+      expect(m.opset).toBe(21);
+      expect(m.dataFile).toBeUndefined();
+    }
+    const dit = manifest.models.transformer!;
+    expect(dit.inputs.map((i) => `${i.name}:${i.dtype}[${i.shape.join(',')}]`)).toEqual([
+      'hidden_states:float32[batch,4,height,width]',
+      'timestep:float32[batch]',
+      'encoder_hidden_states:float32[batch,sequence,64]',
+      'encoder_attention_mask:float32[batch,sequence]',
+      'resolution:float32[batch,2]',
+      'aspect_ratio:float32[batch]',
+    ]);
+    expect(dit.outputs[0].shape).toEqual(['batch', 8, 'height', 'width']);
+    expect(manifest.models.vae_decoder!.outputs[0].shape).toEqual(['batch', 3, '8*height', '8*width']);
+    expect(manifest.models.text_encoder!.inputs.map((i) => i.shape)).toEqual([['batch', 'sequence'], ['batch', 'sequence']]);
+    expect(readdirSync(join(dir, 'f32')).filter((f) => f.endsWith('.partial'))).toEqual([]);
+  });
+
+  it('rejects bad options with typed errors and writes nothing', async () => {
+    const out = join(dir, 'bad');
+    await expect(exportOnnx(TINY_MODEL, out, { components: ['unet' as never] })).rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT' });
+    await expect(exportOnnx(TINY_MODEL, out, { dtype: 'bfloat16' as never })).rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT' });
+    await expect(exportOnnx(TINY_MODEL, out, { textEncoderQuantization: 'int3' as never })).rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT' });
+    await expect(exportOnnx(join(dir, 'no-such-model'), out)).rejects.toMatchObject({ code: 'ERR_PIXART_MODEL_LOAD' });
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('text_encoder.onnx in onnxruntime-node', () => {
+  const c = fixtureCase('text_encoder/batch');
+  const [b, l] = c.inputs.input_ids.shape;
+  const ids = refInts(c.inputs.input_ids), mask = refInts(c.inputs.attention_mask);
+  const feeds = () => ({
+    input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [b, l]),
+    attention_mask: new ort.Tensor('int64', BigInt64Array.from(mask, BigInt), [b, l]),
+  });
+
+  it('float32: matches the CPU backend and transformers', async () => {
+    const s = await session(join(dir, 'f32', 'text_encoder.onnx'));
+    const got = (await s.run(feeds())).last_hidden_state;
+    expect(got.dims).toEqual([b, l, 64]);
+    const t5 = await T5EncoderModel.fromPretrained(`${TINY_MODEL}/text_encoder`, { engine });
+    const ours = await t5.encode(Int32Array.from(ids), Int32Array.from(mask), b, l);
+    t5.dispose();
+    expectClose(got.data as Float32Array, ours.data, { ...TOL, label: 'onnx vs cpu' });
+    expectClose(got.data as Float32Array, refF32(c.outputs.last_hidden_state), { ...TOL, label: 'onnx vs transformers' });
+  });
+
+  for (const quantization of ['int8', 'int4'] as const) {
+    it(`${quantization} weights (DequantizeLinear, external data): match the CPU backend's ${quantization}`, async () => {
+      const out = join(dir, quantization);
+      const m = await exportOnnx(TINY_MODEL, out, { components: ['text_encoder'], textEncoderQuantization: quantization, externalData: 'always' });
+      const e = m.models.text_encoder!;
+      expect(e.quantization).toBe(quantization);
+      expect(e.dataFile).toBe('text_encoder.onnx.data');
+      expect(e.dataSha256).toBe(createHash('sha256').update(readFileSync(join(out, e.dataFile!))).digest('hex'));
+      const s = await session(join(out, 'text_encoder.onnx'), true);
+      const got = (await s.run(feeds())).last_hidden_state.data as Float32Array;
+      const t5 = await T5EncoderModel.fromPretrained(`${TINY_MODEL}/text_encoder`, { engine, quantization });
+      const ours = await t5.encode(Int32Array.from(ids), Int32Array.from(mask), b, l);
+      t5.dispose();
+      expectClose(got, ours.data, { ...TOL, label: `onnx ${quantization} vs cpu ${quantization}` });
+      // and really quantised: not the float32 result
+      expect(() => expectClose(got, refF32(c.outputs.last_hidden_state), { ...TOL, label: 'vs float32' })).toThrow();
+    });
+  }
+
+  it('other batch and sequence sizes than the exporter traced', async () => {
+    const s = await session(join(dir, 'f32', 'text_encoder.onnx'));
+    const B = 2, L = 37;
+    const ids2 = Array.from({ length: B * L }, (_, i) => (i * 7919) % 32128);
+    const mask2 = Array.from({ length: B * L }, (_, i) => (i % L < (i < L ? 30 : 37) ? 1 : 0));
+    const got = (await s.run({
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(ids2, BigInt), [B, L]),
+      attention_mask: new ort.Tensor('int64', BigInt64Array.from(mask2, BigInt), [B, L]),
+    })).last_hidden_state.data as Float32Array;
+    const t5 = await T5EncoderModel.fromPretrained(`${TINY_MODEL}/text_encoder`, { engine });
+    const ours = await t5.encode(Int32Array.from(ids2), Int32Array.from(mask2), B, L);
+    t5.dispose();
+    expectClose(got, ours.data, { ...TOL, label: 'B=2 L=37' });
+  });
+});
+
+describe('transformer.onnx in onnxruntime-node', () => {
+  let dit: PixArtTransformer2DModel;
+  beforeAll(async () => {
+    dit = await PixArtTransformer2DModel.fromPretrained(`${TINY_MODEL}/transformer`, { engine });
+  });
+  afterAll(() => dit.dispose());
+
+  async function compare(B: number, H: number, W: number, L: number, seed: number, dtype: 'float32' | 'float16') {
+    const latents = randn([B, 4, H, W], seed), text = randn([B, L, 64], seed + 1);
+    const timesteps = Float32Array.from({ length: B }, (_, i) => 999 - 137 * i);
+    const mask = Float32Array.from({ length: B * L }, (_, i) => (i % L < L - 2 * (i / L | 0) ? 1 : 0));
+    const resolution = Float32Array.from({ length: 2 * B }, (_, i) => (i % 2 ? W : H) * 8);
+    const aspectRatio = Float32Array.from({ length: B }, () => H / W);
+    const ours = await dit.forward({ latents, latentShape: [B, 4, H, W], timesteps, text, textShape: [B, L, 64], textMask: mask, resolution, aspectRatio });
+    const file = dtype === 'float32' ? join(dir, 'f32', 'transformer.onnx') : join(dir, 'f16', 'transformer.onnx');
+    const s = await session(file);
+    const act = (v: Float32Array, dims: number[]) => dtype === 'float32' ? new ort.Tensor('float32', v, dims) : new ort.Tensor('float16', toHalf(v), dims);
+    const r = await s.run({
+      hidden_states: act(latents, [B, 4, H, W]),
+      timestep: new ort.Tensor('float32', timesteps, [B]),
+      encoder_hidden_states: act(text, [B, L, 64]),
+      encoder_attention_mask: new ort.Tensor('float32', mask, [B, L]),
+      resolution: new ort.Tensor('float32', resolution, [B, 2]),
+      aspect_ratio: new ort.Tensor('float32', aspectRatio, [B]),
+    });
+    expect(r.sample.dims).toEqual([B, 8, H, W]);
+    const got = dtype === 'float32' ? (r.sample.data as Float32Array) : fromHalf(r.sample.data as Uint16Array);
+    return { got, ours: ours.data };
+  }
+
+  it.each([
+    ['the fixture case nonsquare_8x12', 'transformer/nonsquare_8x12'],
+    ['the CFG batch', 'transformer/cfg_batch_neg_pos'],
+  ])('float32: matches the CPU backend and diffusers on %s', async (_, id) => {
+    const c = fixtureCase(id);
+    const [B, , H, W] = c.inputs.hidden_states.shape;
+    const L = c.inputs.encoder_hidden_states.shape[1];
+    const s = await session(join(dir, 'f32', 'transformer.onnx'));
+    const r = await s.run({
+      hidden_states: new ort.Tensor('float32', refF32(c.inputs.hidden_states), [B, 4, H, W]),
+      timestep: new ort.Tensor('float32', Float32Array.from(refInts(c.inputs.timestep)), [B]),
+      encoder_hidden_states: new ort.Tensor('float32', refF32(c.inputs.encoder_hidden_states), [B, L, 64]),
+      encoder_attention_mask: new ort.Tensor('float32', Float32Array.from(refInts(c.inputs.encoder_attention_mask)), [B, L]),
+      resolution: new ort.Tensor('float32', refF32(c.inputs['added_cond_kwargs.resolution']), [B, 2]),
+      aspect_ratio: new ort.Tensor('float32', refF32(c.inputs['added_cond_kwargs.aspect_ratio']), [B]),
+    });
+    expectClose(r.sample.data as Float32Array, refF32(c.outputs.sample), { ...TOL, label: `${id} onnx vs diffusers` });
+    const ours = await dit.forward({
+      latents: refF32(c.inputs.hidden_states), latentShape: [B, 4, H, W], timesteps: Float32Array.from(refInts(c.inputs.timestep)),
+      text: refF32(c.inputs.encoder_hidden_states), textShape: [B, L, 64], textMask: Float32Array.from(refInts(c.inputs.encoder_attention_mask)),
+      resolution: refF32(c.inputs['added_cond_kwargs.resolution']), aspectRatio: refF32(c.inputs['added_cond_kwargs.aspect_ratio']),
+    });
+    expectClose(r.sample.data as Float32Array, ours.data, { ...TOL, label: `${id} onnx vs cpu` });
+  });
+
+  it('float32: other batch, grid and sequence sizes than the exporter traced', async () => {
+    const { got, ours } = await compare(3, 16, 6, 11, 5, 'float32');
+    expectClose(got, ours, { ...TOL, label: 'B=3 16x6 L=11' });
+  });
+
+  it('float16: close to the CPU backend (float16 rounding)', async () => {
+    await exportOnnx(TINY_MODEL, join(dir, 'f16'), { components: ['transformer', 'vae_decoder'], dtype: 'float16' });
+    const { got, ours } = await compare(2, 8, 12, 9, 9, 'float16');
+    expectClose(got, ours, { atol: 5e-3, rtol: 5e-3, relToMax: true, label: 'float16 transformer' });
+  });
+});
+
+describe('vae_decoder.onnx in onnxruntime-node', () => {
+  it.each(['vae/decode_8x12', 'vae/decode_8x8'])('float32: matches the CPU backend and diffusers on %s', async (id) => {
+    const c = fixtureCase(id);
+    const shape = c.inputs.decoder_input.shape as [number, number, number, number];
+    const z = refF32(c.inputs.decoder_input);
+    const s = await session(join(dir, 'f32', 'vae_decoder.onnx'));
+    const got = (await s.run({ latent_sample: new ort.Tensor('float32', z, shape) })).sample;
+    expect(got.dims).toEqual([shape[0], 3, shape[2] * 8, shape[3] * 8]);
+    expectClose(got.data as Float32Array, refF32(c.outputs.sample), { ...TOL, label: `${id} onnx vs diffusers` });
+    const vae = await AutoencoderKL.fromPretrained(`${TINY_MODEL}/vae`, { engine });
+    const ours = await vae.decode({ data: z, shape });
+    vae.dispose();
+    expectClose(got.data as Float32Array, ours.data, { ...TOL, label: `${id} onnx vs cpu` });
+  });
+
+  it('float16: batch 2 at 5x7 latents, close to the CPU backend', async () => {
+    const shape: [number, number, number, number] = [2, 4, 5, 7];
+    const z = randn(shape, 21);
+    const vae = await AutoencoderKL.fromPretrained(`${TINY_MODEL}/vae`, { engine });
+    const ours = await vae.decode({ data: z, shape });
+    vae.dispose();
+    const s = await session(join(dir, 'f16', 'vae_decoder.onnx'));
+    const got = (await s.run({ latent_sample: new ort.Tensor('float16', toHalf(z), shape) })).sample;
+    expect(got.dims).toEqual([2, 3, 40, 56]);
+    expectClose(fromHalf(got.data as Uint16Array), ours.data, { atol: 5e-3, rtol: 5e-3, relToMax: true, label: 'float16 vae' });
+  });
+});
+
+describe('pixart export-onnx', () => {
+  async function cli(...args: string[]) {
+    const out: string[] = [], err: string[] = [];
+    const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
+    const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
+    try {
+      return { code: await main(['node', 'pixart', ...args]), out: out.join(''), err: err.join('') };
+    } finally {
+      o.mockRestore();
+      e.mockRestore();
+    }
+  }
+
+  it('exports the chosen components and exits 0', async () => {
+    const out = join(dir, 'cli');
+    const r = await cli('export-onnx', '--model', TINY_MODEL, '--out', out, '--components', 'vae_decoder,text_encoder', '--t5-quant', 'int8');
+    expect(r.code).toBe(EXIT.ok);
+    expect(r.out).toContain(`${out}/vae_decoder.onnx (vae_decoder, float16,`);
+    expect(r.out).toContain(`${out}/text_encoder.onnx (text_encoder, float32, int8 weights,`);
+    const m = JSON.parse(readFileSync(join(out, 'export.json'), 'utf8')) as OnnxExportManifest;
+    expect(Object.keys(m.models).sort()).toEqual(['text_encoder', 'vae_decoder']);
+  });
+
+  it('exits with the usage code on an unknown component', async () => {
+    const r = await cli('export-onnx', '--model', TINY_MODEL, '--out', join(dir, 'cli2'), '--components', 'unet');
+    expect(r.code).toBe(EXIT.usage);
+    expect(r.err).toContain('unknown component "unet"');
+  });
+});
