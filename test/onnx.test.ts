@@ -16,7 +16,7 @@ import { PixArtTransformer2DModel } from '../lib/models/PixArtTransformer2DModel
 import { T5EncoderModel } from '../lib/models/T5EncoderModel.js';
 import { TorchGenerator } from '../lib/random/TorchGenerator.js';
 import { randnTensor } from '../lib/random/randnTensor.js';
-import { expectClose, fixtureCase, refF32, refInts, TINY_MODEL } from './helpers/fixtures.js';
+import { expectClose, fixtureCase, refF32, refInts, TINY_MODEL, TINY_MODEL_512 } from './helpers/fixtures.js';
 
 const engine = Engine.create({ device: 'cpu', threads: 2 });
 const dir = mkdtempSync(join(tmpdir(), 'pixart-onnx-'));
@@ -225,6 +225,22 @@ describe('transformer.onnx in onnxruntime-node', () => {
       resolution: refF32(c.inputs['added_cond_kwargs.resolution']), aspectRatio: refF32(c.inputs['added_cond_kwargs.aspect_ratio']),
     });
     expectClose(r.sample.data as Float32Array, ours.data, { ...TOL, label: `${id} onnx vs cpu` });
+  });
+
+  it('a model without additional conditions (512 config) has no resolution inputs and matches diffusers', async () => {
+    const m = await exportOnnx(TINY_MODEL_512, join(dir, 'f32-512'), { components: ['transformer'], dtype: 'float32' });
+    expect(m.models.transformer!.inputs.map((i) => i.name)).toEqual(['hidden_states', 'timestep', 'encoder_hidden_states', 'encoder_attention_mask']);
+    const c = fixtureCase('transformer512/nonsquare_8x12');
+    const [B, , H, W] = c.inputs.hidden_states.shape;
+    const L = c.inputs.encoder_hidden_states.shape[1];
+    const s = await session(join(dir, 'f32-512', 'transformer.onnx'));
+    const r = await s.run({
+      hidden_states: new ort.Tensor('float32', refF32(c.inputs.hidden_states), [B, 4, H, W]),
+      timestep: new ort.Tensor('float32', Float32Array.from(refInts(c.inputs.timestep)), [B]),
+      encoder_hidden_states: new ort.Tensor('float32', refF32(c.inputs.encoder_hidden_states), [B, L, 64]),
+      encoder_attention_mask: new ort.Tensor('float32', Float32Array.from(refInts(c.inputs.encoder_attention_mask)), [B, L]),
+    });
+    expectClose(r.sample.data as Float32Array, refF32(c.outputs.sample), { ...TOL, label: 'transformer512 onnx vs diffusers' });
   });
 
   it('float32: other batch, grid and sequence sizes than the exporter traced', async () => {
