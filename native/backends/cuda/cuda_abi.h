@@ -4,7 +4,9 @@
 // Version 2 adds the backend factory. Its functions pass C++ types (pixart::Backend,
 // pixart::Tensor): the addon and the library are built from the same headers by the same
 // compiler, and the version number guards that. Nothing here throws: failures come back as a
-// status code (a pixart::StatusCode value) and a message.
+// status code (a pixart::StatusCode value) and a message. pixart_cuda_stream and
+// pixart_cuda_device came later without a bump: they only add symbols, so a caller resolves them
+// with dlsym and treats a missing one as an older library.
 #pragma once
 #include <stddef.h>
 
@@ -72,5 +74,11 @@ int pixart_cuda_memory_stats(pixart::Backend* backend, PixartCudaMemoryStats* ou
 int pixart_cuda_empty_cache(pixart::Backend* backend, int* status_code, char* err, size_t err_len);
 // Waits for all work enqueued on the backend's stream. 0 on success, -1 on error (status/err set).
 int pixart_cuda_synchronize(pixart::Backend* backend, int* status_code, char* err, size_t err_len);
+// The backend's cudaStream_t, where all its work is enqueued, so another library (the TensorRT
+// backend) can enqueue on the same stream and buffers; nullptr if backend is not a CUDA backend.
+// Valid as long as the backend.
+void* pixart_cuda_stream(pixart::Backend* backend);
+// The CUDA device ordinal the backend runs on, or -1 if backend is not a CUDA backend.
+int pixart_cuda_device(pixart::Backend* backend);
 }  // extern "C"
 #endif

@@ -179,6 +179,7 @@ std::string CudaBackend::name() const {
 }
 
 const CudaBackendOptions& CudaBackend::options() const { return impl_->opts; }
+void* CudaBackend::stream_handle() const { return impl_->stream; }
 void CudaBackend::set_force_unfused_attention(bool on) { impl_->force_unfused_attention = on; }
 
 // Records CUDA events around one op when profiling (PIXART_CUDA_PROFILE=1).

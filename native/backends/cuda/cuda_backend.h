@@ -77,6 +77,7 @@ class CudaBackend final : public Backend {
   void empty_cache() override;  // returns the pool's cached blocks to the device
   void synchronize();   // waits for the stream; throws what the device reported
   const CudaBackendOptions& options() const;
+  void* stream_handle() const;  // the cudaStream_t everything above is enqueued on
   // Test hook: route attention through the unfused GEMM-softmax-GEMM path for every head dim.
   void set_force_unfused_attention(bool on);
 

@@ -113,4 +113,14 @@ PIXART_EXPORT int pixart_cuda_synchronize(pixart::Backend* backend, int* status_
              : -1;
 }
 
+PIXART_EXPORT void* pixart_cuda_stream(pixart::Backend* backend) {
+  auto* cb = as_cuda(backend);
+  return cb ? cb->stream_handle() : nullptr;
+}
+
+PIXART_EXPORT int pixart_cuda_device(pixart::Backend* backend) {
+  auto* cb = as_cuda(backend);
+  return cb ? cb->options().device : -1;
+}
+
 }  // extern "C"
