@@ -94,6 +94,15 @@ void make_dirs(const std::string& dir) {
 
 }  // namespace
 
+std::string BuildOptions::canonical() const {
+  if (workspace_bytes < 0) fail(StatusCode::kInvalidArgument, "TensorRT build options: negative workspace size");
+  if (optimization_level < 0 || optimization_level > 5) {
+    fail(StatusCode::kInvalidArgument, "TensorRT build options: optimization level " +
+                                           std::to_string(optimization_level) + " is outside 0..5");
+  }
+  return "opt_level=" + std::to_string(optimization_level) + ";workspace=" + std::to_string(workspace_bytes);
+}
+
 std::string EngineKey::slot() const { return sha256_hex(field_text(*this, false)); }
 std::string EngineKey::digest() const { return sha256_hex(field_text(*this, true)); }
 

@@ -38,6 +38,14 @@ struct EngineKey {
   std::string digest() const;  // sha256 of every field: the cache key
 };
 
+// Builder settings that change the engine (part of the key).
+struct BuildOptions {
+  int64_t workspace_bytes = 0;  // TensorRT's kWORKSPACE pool limit; 0 leaves TensorRT's default (the device's memory)
+  int optimization_level = 3;   // builder optimisation level 0..5; TensorRT's default is 3
+  // "opt_level=3;workspace=0"; kInvalidArgument for a negative workspace or a level outside 0..5.
+  std::string canonical() const;
+};
+
 struct CacheEntry {
   EngineKey key;
   std::string digest;   // key.digest() when the entry was written

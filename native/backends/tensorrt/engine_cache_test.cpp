@@ -69,6 +69,19 @@ TEST_CASE("key: the digest changes with every component; the slot only with labe
   CHECK(a.digest() != b.digest());
 }
 
+TEST_CASE("build options: canonical text, validated") {
+  BuildOptions o;
+  CHECK(o.canonical() == "opt_level=3;workspace=0");
+  o.workspace_bytes = int64_t(8) << 30;
+  o.optimization_level = 5;
+  CHECK(o.canonical() == "opt_level=5;workspace=8589934592");
+  o.optimization_level = 6;
+  test::check_fails([&] { o.canonical(); }, StatusCode::kInvalidArgument, "optimization level 6 is outside 0..5");
+  o.optimization_level = 3;
+  o.workspace_bytes = -1;
+  test::check_fails([&] { o.canonical(); }, StatusCode::kInvalidArgument, "negative workspace");
+}
+
 TEST_CASE("cache: miss, store, hit; the engine reads back verified") {
   test::TempDir dir;
   EngineCache cache(dir / "engines/nested");  // created with its parents
