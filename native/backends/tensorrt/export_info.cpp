@@ -74,14 +74,32 @@ std::vector<TensorSpec> read_specs(const JsonNode& list) {
   return out;
 }
 
-bool is_file(const std::string& p) {
+constexpr const char* kFormat = "pixart-node-onnx";
+constexpr int64_t kVersion = 1;
+
+// The size of a regular file, or -1.
+int64_t file_size(const std::string& p) {
   struct stat st;
-  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) ? int64_t(st.st_size) : -1;
+}
+
+// The path of the file named by owner[name_key], which must exist with the size in owner[bytes_key]
+// when that is recorded.
+std::string existing_file(const std::string& dir, const JsonNode& owner, const char* name_key, const char* bytes_key) {
+  const JsonNode name = owner.at(name_key);
+  const std::string path = dir + "/" + name.str();
+  const int64_t size = file_size(path);
+  if (size < 0) name.bad(path + " does not exist");
+  if (auto bytes = owner.find(bytes_key); bytes && bytes->i64() != size) {
+    bytes->bad(path + " has " + std::to_string(size) + " bytes, not the recorded " + std::to_string(bytes->i64()) +
+               " (the file changed after export; export again)");
+  }
+  return path;
 }
 
 // The recorded hash (checked with verify), or the file's own when none is recorded.
-std::string file_hash(const JsonNode& owner, const std::string& path, bool verify) {
-  auto rec = owner.find("sha256");
+std::string file_hash(const JsonNode& owner, const char* key, const std::string& path, bool verify) {
+  auto rec = owner.find(key);
   if (!rec) return sha256_file(path);
   const std::string h = rec->str();
   if (!is_sha256_hex(h)) rec->bad("not a sha256 (64 lowercase hex digits)");
@@ -99,7 +117,13 @@ std::string file_hash(const JsonNode& owner, const std::string& path, bool verif
 
 ExportedModel read_export(const std::string& export_dir, const std::string& kind, bool verify_hashes) {
   const auto doc = JsonDoc::load(export_dir + "/export.json", StatusCode::kModelLoad);
-  const JsonNode models = doc->root().at("models");
+  const JsonNode root = doc->root();
+  if (root.at("format").str() != kFormat) root.at("format").bad(std::string("not ") + kFormat);
+  if (root.at("version").i64() != kVersion) {
+    root.at("version").bad("version " + std::to_string(root.at("version").i64()) + " is not " +
+                           std::to_string(kVersion) + " (written by another pixart-node; export again)");
+  }
+  const JsonNode models = root.at("models");
   auto m = models.find(kind);
   if (!m) {
     std::string have;
@@ -109,13 +133,12 @@ ExportedModel read_export(const std::string& export_dir, const std::string& kind
   ExportedModel out;
   out.kind = kind;
   out.dtype = m->at("dtype").str();
-  out.onnx_path = export_dir + "/" + m->at("file").str();
-  if (!is_file(out.onnx_path)) m->at("file").bad(out.onnx_path + " does not exist");
-  out.onnx_sha256 = file_hash(*m, out.onnx_path, verify_hashes);
-  if (auto ext = m->find("external_data")) {
-    out.data_path = export_dir + "/" + ext->at("file").str();
-    if (!is_file(out.data_path)) ext->at("file").bad(out.data_path + " does not exist");
-    out.data_sha256 = file_hash(*ext, out.data_path, verify_hashes);
+  out.quantization = m->find("quantization") ? m->at("quantization").str() : "none";
+  out.onnx_path = existing_file(export_dir, *m, "file", "bytes");
+  out.onnx_sha256 = file_hash(*m, "sha256", out.onnx_path, verify_hashes);
+  if (auto data = m->find("dataFile"); data && !data->str().empty()) {
+    out.data_path = existing_file(export_dir, *m, "dataFile", "dataBytes");
+    out.data_sha256 = file_hash(*m, "dataSha256", out.data_path, verify_hashes);
   }
   out.inputs = read_specs(m->at("inputs"));
   out.outputs = read_specs(m->at("outputs"));

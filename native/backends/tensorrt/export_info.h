@@ -2,11 +2,13 @@
 // (text_encoder, transformer, vae_decoder), its files, their sha256, and its input/output
 // signature with named dynamic axes.
 //
-// The fields read (everything else in export.json is ignored):
-//   { "models": { "<kind>": {
-//       "file": "transformer.onnx", "sha256": "<hex>",              (sha256 optional: computed if absent)
-//       "external_data": { "file": "transformer.onnx.data", "sha256": "<hex>" },   (optional)
-//       "dtype": "float16",
+// export.json is written by lib/export/exportOnnx.ts (OnnxExportManifest). The fields read
+// (everything else is ignored):
+//   { "format": "pixart-node-onnx", "version": 1,
+//     "models": { "<kind>": {
+//       "file": "transformer.onnx", "sha256": "<hex>", "bytes": 123,         (sha256, bytes optional)
+//       "dataFile": "transformer.onnx.data", "dataSha256": "<hex>", "dataBytes": 456,   (only with external data)
+//       "dtype": "float16", "quantization": "none",                           (quantization optional)
 //       "inputs":  [ { "name": "hidden_states", "dtype": "float16", "shape": ["batch", 4, "height", "width"] } ],
 //       "outputs": [ ... same form ... ] } } }
 // A shape entry is a fixed size (integer) or the name of a dynamic axis (string).
@@ -33,7 +35,8 @@ struct TensorSpec {
 
 struct ExportedModel {
   std::string kind;   // the key under "models"
-  std::string dtype;  // the export's compute dtype as written (informational)
+  std::string dtype;         // the export's compute dtype as written (informational)
+  std::string quantization;  // the text encoder's weight quantisation ("none", "int8", "int4")
   std::string onnx_path;
   std::string data_path;  // empty when the weights are inside the .onnx file
   std::string onnx_sha256;
@@ -48,8 +51,9 @@ struct ExportedModel {
 };
 
 // Reads <export_dir>/export.json for `kind`. Missing sha256 values are computed from the files;
-// with verify_hashes the recorded ones are recomputed and a mismatch fails (the ONNX changed
-// after export). Failures: EngineError(kModelLoad) naming the file and field.
+// a file whose size differs from the recorded bytes fails at once (cheap), and with verify_hashes
+// the recorded sha256 are recomputed and a mismatch fails (the ONNX changed after export).
+// Failures: EngineError(kModelLoad) naming the file and field.
 ExportedModel read_export(const std::string& export_dir, const std::string& kind, bool verify_hashes = false);
 
 // "float" -> "float32", "half"/"fp16" -> "float16", ...; empty for a type the backend does not know.

@@ -148,7 +148,7 @@ TEST_CASE("trt abi: a valid export and recipe get as far as loading TensorRT") {
   }
   test::TempDir dir;
   test::write_file(dir / "transformer.onnx", "placeholder: never parsed, TensorRT is missing");
-  test::write_file(dir / "export.json", R"({"models": {"transformer": {"file": "transformer.onnx", "dtype": "float16",
+  test::write_file(dir / "export.json", R"({"format": "pixart-node-onnx", "version": 1, "models": {"transformer": {"file": "transformer.onnx", "dtype": "float16",
     "inputs": [{"name": "hidden_states", "dtype": "float16", "shape": ["batch", 4, "height", "width"]},
                {"name": "timestep", "dtype": "float32", "shape": ["batch"]},
                {"name": "encoder_hidden_states", "dtype": "float16", "shape": ["batch", "sequence", 4096]},
