@@ -4,8 +4,9 @@
 
 #include <cstdio>
 #include <cstring>
-#include <exception>
-#include <new>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "../../core/status.h"
 #include "trt_library.h"
@@ -23,28 +24,14 @@ namespace {
 
 using pixart::StatusCode;
 
-void report(StatusCode code, const char* msg, int* status_code, char* err, size_t err_len) {
-  if (status_code) *status_code = static_cast<int>(code);
-  if (err && err_len) std::snprintf(err, err_len, "%s", msg);
-}
-
-// Runs fn, turning exceptions into a status code and message; returns whether it succeeded.
+// Runs fn through the core's guarded() (every exception becomes a Status) and reports the status
+// the C way; returns whether it succeeded.
 template <class Fn>
 bool guard(Fn&& fn, int* status_code, char* err, size_t err_len) noexcept {
-  try {
-    fn();
-    if (status_code) *status_code = static_cast<int>(StatusCode::kOk);
-    return true;
-  } catch (const pixart::EngineError& e) {
-    report(e.code(), e.what(), status_code, err, err_len);
-  } catch (const std::bad_alloc&) {
-    report(StatusCode::kOutOfMemory, "out of host memory", status_code, err, err_len);
-  } catch (const std::exception& e) {
-    report(StatusCode::kInternal, e.what(), status_code, err, err_len);
-  } catch (...) {
-    report(StatusCode::kInternal, "unknown exception in the TensorRT backend", status_code, err, err_len);
-  }
-  return false;
+  const pixart::Status s = pixart::guarded(std::forward<Fn>(fn));
+  if (status_code) *status_code = static_cast<int>(s.code());
+  if (!s.ok() && err && err_len) std::snprintf(err, err_len, "%s", s.message().c_str());
+  return s.ok();
 }
 
 const char* const kDtypes[] = {"float32", "float16", "bfloat16", "int64", "int32", "int8", "uint8", "bool"};
