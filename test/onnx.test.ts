@@ -2,10 +2,12 @@
 // (CPU) and match the engine's CPU backend on the same inputs, in float32 and with the text
 // encoder's int8/int4 weights; float16 graphs within float16 error; other sizes than the
 // exporter traced (the axes are dynamic); typed errors and the CLI command.
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EXIT, main } from '../lib/cli/main.js';
@@ -71,6 +73,43 @@ function fromHalf(h: Uint16Array): Float32Array {
   return out;
 }
 
+// The ONNX reference implementation (python's onnx.reference, after onnx.checker's full check):
+// a second runtime, and the only one here that executes bfloat16. .ci/run installs onnx into
+// .cache/pyonnx; elsewhere put it on PYTHONPATH.
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+type RefInput = { name: string; dtype: string; shape: number[]; data: Float32Array | BigInt64Array };
+function onnxReference(model: string, inputs?: RefInput[]): Float32Array {
+  const work = mkdtempSync(join(dir, 'ref-'));
+  const spec: Record<string, unknown> = { model };
+  if (inputs) {
+    spec.inputs = inputs.map((i, k) => {
+      const file = join(work, `in${k}.bin`);
+      writeFileSync(file, Buffer.from(i.data.buffer, i.data.byteOffset, i.data.byteLength));
+      return { name: i.name, dtype: i.dtype, shape: i.shape, file };
+    });
+    spec.output = join(work, 'out.bin');
+  }
+  writeFileSync(join(work, 'spec.json'), JSON.stringify(spec));
+  const PYTHONPATH = [join(ROOT, '.cache', 'pyonnx'), process.env.PYTHONPATH].filter(Boolean).join(':');
+  const r = spawnSync('python3', [join(ROOT, 'test', 'helpers', 'onnx_reference.py'), join(work, 'spec.json')], {
+    env: { ...process.env, PYTHONPATH }, encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`onnx reference failed (needs python3 with onnx: pip install --target .cache/pyonnx onnx): ${r.stderr || r.error}`);
+  if (!inputs) return new Float32Array(0);
+  const b = readFileSync(spec.output as string);
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>) {
+  let dot = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return dot / Math.sqrt(na * nb);
+}
+
 function randn(shape: number[], seed: number): Float32Array {
   return randnTensor(shape, new TorchGenerator().manualSeed(seed));
 }
@@ -110,10 +149,15 @@ describe('exportOnnx', () => {
   it('rejects bad options with typed errors and writes nothing', async () => {
     const out = join(dir, 'bad');
     await expect(exportOnnx(TINY_MODEL, out, { components: ['unet' as never] })).rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT' });
-    await expect(exportOnnx(TINY_MODEL, out, { dtype: 'bfloat16' as never })).rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT' });
+    await expect(exportOnnx(TINY_MODEL, out, { dtype: 'int8' as never })).rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT' });
+    await expect(exportOnnx(TINY_MODEL, out, { textEncoderDtype: 'float16' as never })).rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT' });
+    // an op the dtype cannot express is named
+    await expect(exportOnnx(TINY_MODEL, out, { components: ['vae_decoder'], dtype: 'bfloat16' }))
+      .rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT', message: expect.stringContaining('op Conv has no bfloat16') });
     await expect(exportOnnx(TINY_MODEL, out, { textEncoderQuantization: 'int3' as never })).rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT' });
     await expect(exportOnnx(join(dir, 'no-such-model'), out)).rejects.toMatchObject({ code: 'ERR_PIXART_MODEL_LOAD' });
-    expect(existsSync(out)).toBe(false);
+    expect(existsSync(join(out, 'export.json'))).toBe(false);
+    expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
   });
 });
 
@@ -280,6 +324,73 @@ describe('vae_decoder.onnx in onnxruntime-node', () => {
     const got = (await s.run({ latent_sample: new ort.Tensor('float16', toHalf(z), shape) })).sample;
     expect(got.dims).toEqual([2, 3, 40, 56]);
     expectClose(fromHalf(got.data as Uint16Array), ours.data, { atol: 5e-3, rtol: 5e-3, relToMax: true, label: 'float16 vae' });
+  });
+});
+
+describe('the ONNX reference implementation (python onnx)', () => {
+  const c = fixtureCase('text_encoder/batch');
+  const [b, l] = c.inputs.input_ids.shape;
+  const ids = refInts(c.inputs.input_ids), mask = refInts(c.inputs.attention_mask);
+  const t5Inputs: RefInput[] = [
+    { name: 'input_ids', dtype: 'int64', shape: [b, l], data: BigInt64Array.from(ids, BigInt) },
+    { name: 'attention_mask', dtype: 'int64', shape: [b, l], data: BigInt64Array.from(mask, BigInt) },
+  ];
+
+  it('float32: the reference implementation computes what the CPU backend does (T5 and VAE)', async () => {
+    const t5 = await T5EncoderModel.fromPretrained(`${TINY_MODEL}/text_encoder`, { engine });
+    const ours = await t5.encode(Int32Array.from(ids), Int32Array.from(mask), b, l);
+    t5.dispose();
+    expectClose(onnxReference(join(dir, 'f32', 'text_encoder.onnx'), t5Inputs), ours.data, { ...TOL, label: 'reference t5 vs cpu' });
+    const vc = fixtureCase('vae/decode_8x12');
+    const shape = vc.inputs.decoder_input.shape;
+    const got = onnxReference(join(dir, 'f32', 'vae_decoder.onnx'), [{ name: 'latent_sample', dtype: 'float32', shape, data: refF32(vc.inputs.decoder_input) }]);
+    expectClose(got, refF32(vc.outputs.sample), { ...TOL, label: 'reference vae vs diffusers' });
+  });
+
+  for (const quantization of ['none', 'int8'] as const) {
+    it(`bfloat16 text encoder (${quantization} weights): close to the CPU backend within bfloat16 rounding`, async () => {
+      const out = join(dir, `bf16-${quantization}`);
+      const m = await exportOnnx(TINY_MODEL, out, { components: ['text_encoder'], textEncoderDtype: 'bfloat16', textEncoderQuantization: quantization });
+      const e = m.models.text_encoder!;
+      expect(e.dtype).toBe('bfloat16');
+      expect(e.outputs[0]).toEqual({ name: 'last_hidden_state', dtype: 'bfloat16', shape: ['batch', 'sequence', 64] });
+      const got = onnxReference(join(out, 'text_encoder.onnx'), t5Inputs);
+      const t5 = await T5EncoderModel.fromPretrained(`${TINY_MODEL}/text_encoder`, { engine, quantization });
+      const ours = await t5.encode(Int32Array.from(ids), Int32Array.from(mask), b, l);
+      t5.dispose();
+      // transformers' own bfloat16 T5 against float32 on these inputs: max abs 0.113 (of 4.14),
+      // cosine 0.99988; the exported graph shows the same size of rounding error.
+      expect(cosine(got, ours.data)).toBeGreaterThan(0.9995);
+      expectClose(got, ours.data, { atol: 4e-2, rtol: 4e-2, relToMax: true, label: `bf16 ${quantization} vs cpu` });
+    });
+  }
+
+  it('bfloat16 transformer: close to the CPU backend', async () => {
+    const out = join(dir, 'bf16-dit');
+    await exportOnnx(TINY_MODEL, out, { components: ['transformer'], dtype: 'bfloat16' });
+    const B = 2, H = 8, W = 6, L = 5;
+    const latents = randn([B, 4, H, W], 31), text = randn([B, L, 64], 32);
+    const timesteps = Float32Array.from([500, 20]), mask = Float32Array.from([1, 1, 1, 0, 0, 1, 1, 1, 1, 1]);
+    const resolution = Float32Array.from([64, 48, 64, 48]), aspectRatio = Float32Array.from([H / W, H / W]);
+    const dit = await PixArtTransformer2DModel.fromPretrained(`${TINY_MODEL}/transformer`, { engine });
+    const ours = await dit.forward({ latents, latentShape: [B, 4, H, W], timesteps, text, textShape: [B, L, 64], textMask: mask, resolution, aspectRatio });
+    dit.dispose();
+    const got = onnxReference(join(out, 'transformer.onnx'), [
+      { name: 'hidden_states', dtype: 'bfloat16', shape: [B, 4, H, W], data: latents },
+      { name: 'timestep', dtype: 'float32', shape: [B], data: timesteps },
+      { name: 'encoder_hidden_states', dtype: 'bfloat16', shape: [B, L, 64], data: text },
+      { name: 'encoder_attention_mask', dtype: 'float32', shape: [B, L], data: mask },
+      { name: 'resolution', dtype: 'float32', shape: [B, 2], data: resolution },
+      { name: 'aspect_ratio', dtype: 'float32', shape: [B], data: aspectRatio },
+    ]);
+    expect(cosine(got, ours.data)).toBeGreaterThan(0.9995);
+    expectClose(got, ours.data, { atol: 3e-2, rtol: 3e-2, relToMax: true, label: 'bf16 transformer vs cpu' });
+  });
+
+  it('every exported file passes onnx.checker\'s full check (types and shapes)', () => {
+    const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.onnx'));
+    expect(files.length).toBeGreaterThanOrEqual(10);
+    for (const f of files) onnxReference(join(dir, f));
   });
 });
 

@@ -129,7 +129,8 @@ export function buildProgram(): Command {
       for (const c of list) if (!ONNX_COMPONENTS.includes(c as OnnxComponent)) throw new InvalidArgumentError(`unknown component "${c}"`);
       return list as OnnxComponent[];
     })
-    .addOption(new Option('--dtype <type>', 'transformer and VAE decoder precision (the text encoder is float32)').choices(['float16', 'float32']).default('float16'))
+    .addOption(new Option('--dtype <type>', 'transformer and VAE decoder precision').choices(['float16', 'bfloat16', 'float32']).default('float16'))
+    .addOption(new Option('--t5-dtype <type>', 'text encoder activations (T5 overflows in float16)').choices(['float32', 'bfloat16']).default('float32'))
     .addOption(new Option('--t5-quant <q>', 'text encoder weight-only quantisation (DequantizeLinear)').choices(['none', 'int8', 'int4']).default('none'))
     .addOption(new Option('--external-data <when>', 'weights in a .onnx.data file beside the model').choices(['auto', 'always', 'never']).default('auto'))
     .action(async (o) => {
@@ -137,7 +138,7 @@ export function buildProgram(): Command {
         revision: o.revision, offline: o.offline, components: ['text_encoder', 'transformer', 'vae'],
       });
       const manifest = await exportOnnx(source, o.out, {
-        components: o.components, dtype: o.dtype, textEncoderQuantization: o.t5Quant, externalData: o.externalData,
+        components: o.components, dtype: o.dtype, textEncoderDtype: o.t5Dtype, textEncoderQuantization: o.t5Quant, externalData: o.externalData,
         onProgress: (e) => { if (!e.done) process.stderr.write(`exporting ${e.component}...\n`); },
       });
       for (const [name, m] of Object.entries(manifest.models)) {

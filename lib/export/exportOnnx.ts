@@ -20,8 +20,10 @@ const SOURCE_FOLDER: Record<OnnxComponent, string> = { text_encoder: 'text_encod
 export interface ExportOnnxOptions {
   /** Which components to export; default: all three. */
   components?: readonly OnnxComponent[];
-  /** Activations and weights of the transformer and VAE decoder; default 'float16' (what TensorRT runs). The text encoder is always float32 (T5 overflows in float16). */
-  dtype?: 'float32' | 'float16';
+  /** Activations and weights of the transformer and VAE decoder; default 'float16' (what TensorRT runs). */
+  dtype?: 'float32' | 'float16' | 'bfloat16';
+  /** The text encoder's activations: 'float32' (default) or 'bfloat16' (what TensorRT's int8/int4 weight-only GEMMs take); never float16, where T5 overflows. Its norms compute in float32 either way. */
+  textEncoderDtype?: 'float32' | 'bfloat16';
   /** Weight-only quantisation of the text encoder's linear weights, as DequantizeLinear: 'int8' per output channel, 'int4' per block of 64. Default 'none'. */
   textEncoderQuantization?: 'none' | 'int8' | 'int4';
   /** Weights in a `.onnx.data` file beside the model: 'auto' (above 1 GiB), 'always' or 'never'. */
@@ -38,7 +40,7 @@ export interface OnnxExportEntry {
   dataFile?: string;
   dataSha256?: string;
   dataBytes?: number;
-  dtype: 'float32' | 'float16';
+  dtype: 'float32' | 'float16' | 'bfloat16';
   quantization: 'none' | 'int8' | 'int4';
   opset: number;
   nodes: number;
@@ -77,7 +79,13 @@ export async function exportOnnx(modelDir: string, outDir: string, options: Expo
     if (!ONNX_COMPONENTS.includes(c)) throw invalid(`exportOnnx: unknown component "${String(c)}" (${ONNX_COMPONENTS.join(', ')})`);
   }
   const dtype = options.dtype ?? 'float16';
-  if (dtype !== 'float32' && dtype !== 'float16') throw invalid(`exportOnnx: dtype must be 'float32' or 'float16', got ${String(dtype)}`);
+  if (!['float32', 'float16', 'bfloat16'].includes(dtype)) {
+    throw invalid(`exportOnnx: dtype must be 'float32', 'float16' or 'bfloat16', got ${String(dtype)}`);
+  }
+  const textDtype = options.textEncoderDtype ?? 'float32';
+  if (textDtype !== 'float32' && textDtype !== 'bfloat16') {
+    throw invalid(`exportOnnx: textEncoderDtype must be 'float32' or 'bfloat16' (T5 overflows in float16), got ${String(textDtype)}`);
+  }
   const quantization = options.textEncoderQuantization ?? 'none';
   if (!['none', 'int8', 'int4'].includes(quantization)) {
     throw invalid(`exportOnnx: textEncoderQuantization must be 'none', 'int8' or 'int4', got ${String(quantization)}`);
@@ -106,7 +114,7 @@ export async function exportOnnx(modelDir: string, outDir: string, options: Expo
         model: c,
         folder: join(source, SOURCE_FOLDER[c]),
         out: join(out, file),
-        dtype: c === 'text_encoder' ? 'float32' : dtype,
+        dtype: c === 'text_encoder' ? textDtype : dtype,
         quantization: c === 'text_encoder' ? quantization : 'none',
         externalData,
       });

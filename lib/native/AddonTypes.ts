@@ -69,7 +69,7 @@ export interface CudaProbe {
 /** One graph input or output of an exported ONNX model; a string dim is a named dynamic axis. */
 export interface NativeOnnxValue {
   name: string;
-  dtype: 'float32' | 'float16' | 'int64' | 'int32' | 'int8' | 'int4' | 'uint8' | 'bool';
+  dtype: 'float32' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int8' | 'int4' | 'uint8' | 'bool';
   shape: (number | string)[];
 }
 
@@ -80,14 +80,14 @@ export interface NativeOnnxExportOptions {
   weights?: string;
   /** The .onnx file to write (external data goes beside it as `<out>.data`). */
   out: string;
-  dtype?: 'float32' | 'float16';
+  dtype?: 'float32' | 'float16' | 'bfloat16';
   quantization?: 'none' | 'int8' | 'int4';
   externalData?: 'auto' | 'always' | 'never';
 }
 
 export interface NativeOnnxExportSummary {
   model: 'text_encoder' | 'transformer' | 'vae_decoder';
-  dtype: 'float32' | 'float16';
+  dtype: 'float32' | 'float16' | 'bfloat16';
   quantization: 'none' | 'int8' | 'int4';
   inputs: NativeOnnxValue[];
   outputs: NativeOnnxValue[];

@@ -82,7 +82,8 @@ Napi::Value ExportOnnx(const Napi::CallbackInfo& info) {
     opt.folder = folder, opt.out = out, opt.weights = weights;
     if (dtype == "float32") opt.dtype = onnx::ElemType::kFloat;
     else if (dtype == "float16") opt.dtype = onnx::ElemType::kFloat16;
-    else fail(StatusCode::kInvalidArgument, "exportOnnx: dtype must be float32 or float16, got " + dtype);
+    else if (dtype == "bfloat16") opt.dtype = onnx::ElemType::kBFloat16;
+    else fail(StatusCode::kInvalidArgument, "exportOnnx: dtype must be float32, float16 or bfloat16, got " + dtype);
     opt.quant = parse_weight_quant(quant);
     if (ext == "auto") opt.external = onnx::ExternalData::kAuto;
     else if (ext == "always") opt.external = onnx::ExternalData::kAlways;

@@ -126,6 +126,12 @@ TEST_CASE("export: options a model does not take are typed errors, and nothing i
   o.folder = test::fixtures_dir() + "/pixart-tiny/text_encoder";
   o.dtype = ElemType::kFloat16;
   CHECK(message_of([&] { export_model(o); }).find("overflows in float16") != std::string::npos);
+  o.dtype = ElemType::kBFloat16;
+  o.out = tmp_path("t5_bf16.onnx");
+  const ExportSummary bf = export_model(o);
+  CHECK(dims_str(bf.outputs[0]) == "last_hidden_state:bfloat16[batch,sequence,64]");
+  std::remove(o.out.c_str());
+  o.out = tmp_path("bad.onnx");
   o.dtype = ElemType::kFloat;
   o.folder = test::fixtures_dir() + "/no-such-model";
   CHECK(code_of([&] { export_model(o); }) == StatusCode::kModelLoad);

@@ -41,17 +41,27 @@ uint16_t float_to_half(float f) {
   return uint16_t(sign | h);
 }
 
-// float32 values -> raw bytes of `type` (kFloat or kFloat16).
+// bfloat16: the upper half of the float32, rounded to nearest even (NaN stays NaN).
+uint16_t float_to_bfloat16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return uint16_t((x >> 16) | 0x40u);
+  x += 0x7fffu + ((x >> 16) & 1u);
+  return uint16_t(x >> 16);
+}
+
+// float32 values -> raw bytes of `type` (kFloat, kFloat16 or kBFloat16).
 void append_floats(std::string& out, const float* v, size_t n, ElemType type) {
   if (type == ElemType::kFloat) {
     out.append(reinterpret_cast<const char*>(v), n * 4);
     return;
   }
-  if (type != ElemType::kFloat16) fail(StatusCode::kInternal, "ONNX export: float data as " + std::string(elem_type_name(type)));
+  if (type != ElemType::kFloat16 && type != ElemType::kBFloat16)
+    fail(StatusCode::kInternal, "ONNX export: float data as " + std::string(elem_type_name(type)));
   const size_t at = out.size();
   out.resize(at + n * 2);
   for (size_t i = 0; i < n; i++) {
-    const uint16_t h = float_to_half(v[i]);
+    const uint16_t h = type == ElemType::kFloat16 ? float_to_half(v[i]) : float_to_bfloat16(v[i]);
     std::memcpy(&out[at + 2 * i], &h, 2);
   }
 }
@@ -287,8 +297,8 @@ struct GraphRecorder::Impl {
 };
 
 GraphRecorder::GraphRecorder(ElemType compute) : impl_(new Impl), compute_(compute) {
-  if (compute != ElemType::kFloat && compute != ElemType::kFloat16)
-    fail(StatusCode::kInvalidArgument, "ONNX export: compute type must be float32 or float16");
+  if (compute != ElemType::kFloat && compute != ElemType::kFloat16 && compute != ElemType::kBFloat16)
+    fail(StatusCode::kInvalidArgument, "ONNX export: compute type must be float32, float16 or bfloat16");
 }
 GraphRecorder::~GraphRecorder() = default;
 
@@ -552,14 +562,19 @@ Tensor GraphRecorder::gated_gelu(const Tensor& gate, const Tensor& up) {
 Tensor GraphRecorder::rms_norm(const Tensor& x, const Tensor& weight, float eps) {
   Impl& m = *impl_;
   m.current_op = "rms_norm";
-  const int xi = m.use(x);
+  // transformers' T5LayerNorm: the mean of squares in float32 whatever the dtype, x * rsqrt in
+  // float32, then back to the weight's dtype before the scale.
+  const ElemType F = ElemType::kFloat;
+  int xi = m.use(x);
+  if (compute_ != F) xi = m.emit1("Cast", {xi}, {attr_int("to", int64_t(F))}, F, x.shape);
   const Shape s = x.shape;
   Shape r = s;
   r.back() = 1;
-  const int ms = m.emit1("ReduceMean", {m.binary("Mul", xi, xi, s), m.const_i64({-1})}, {attr_int("keepdims", 1)}, compute_, r);
-  const int rs = m.emit1("Reciprocal", {m.emit1("Sqrt", {m.binary("Add", ms, m.scalar(eps, compute_), r)}, {}, compute_, r)},
-                         {}, compute_, r);
-  return m.tensor(m.binary("Mul", m.binary("Mul", xi, rs, s), m.use(weight), s));
+  const int ms = m.emit1("ReduceMean", {m.binary("Mul", xi, xi, s), m.const_i64({-1})}, {attr_int("keepdims", 1)}, F, r);
+  const int rs = m.emit1("Reciprocal", {m.emit1("Sqrt", {m.binary("Add", ms, m.scalar(eps, F), r)}, {}, F, r)}, {}, F, r);
+  int y = m.binary("Mul", xi, rs, s);
+  if (compute_ != F) y = m.emit1("Cast", {y}, {attr_int("to", int64_t(compute_))}, compute_, s);
+  return m.tensor(m.binary("Mul", y, m.use(weight), s));
 }
 
 Tensor GraphRecorder::layer_norm(const Tensor& x, const Tensor* weight, const Tensor* bias, float eps) {

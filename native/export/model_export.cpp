@@ -75,9 +75,11 @@ void trace_t5(GraphRecorder& r, T5Encoder& t5, const Tensor& bucket_table, const
   const int64_t B = ids.dim(0), L = ids.dim(1), H = c.num_heads;
   // The embedding lookup of encode(), on the graph's ids.
   Tensor x = o.op("Gather", {&t5.embed_tokens(), &ids}, r.compute_type(), {B, L, c.d_model}, {attr_int("axis", 0)});
-  // key_bias = (1 - mask) * finfo(float32).min
+  // key_bias = (1 - mask) * finfo(dtype).min, as transformers builds it for its dtype (float32's
+  // min would round to -inf in bfloat16).
   Tensor mf = r.cast(mask, ElemType::kFloat);
-  Tensor one = o.scalar_f32(1.f), minf = o.scalar_f32(kT5MaskedKeyBias);
+  const float masked = r.compute_type() == ElemType::kBFloat16 ? -3.38953139e38f : kT5MaskedKeyBias;
+  Tensor one = o.scalar_f32(1.f), minf = o.scalar_f32(masked);
   Tensor inv = o.op("Sub", {&one, &mf}, ElemType::kFloat, {B, L});
   Tensor kb = r.cast(o.op("Mul", {&inv, &minf}, ElemType::kFloat, {B, L}), r.compute_type());
   // Position bias [H, L, L] = table[bucket(j - i)]: the bucket of every clamped relative
@@ -94,7 +96,7 @@ void trace_t5(GraphRecorder& r, T5Encoder& t5, const Tensor& bucket_table, const
   Tensor clamped = o.op("Min", {&above, &hi}, ElemType::kInt64, {L, L});
   Tensor idx = o.op("Add", {&clamped, &hi}, ElemType::kInt64, {L, L});
   Tensor bucket = o.op("Gather", {&bucket_table, &idx}, ElemType::kInt64, {L, L}, {attr_int("axis", 0)});
-  Tensor bias = o.op("Gather", {&rel_table, &bucket}, r.compute_type(), {L, L, H}, {attr_int("axis", 0)});
+  Tensor bias = r.cast(o.op("Gather", {&rel_table, &bucket}, ElemType::kFloat, {L, L, H}, {attr_int("axis", 0)}), r.compute_type());
   Tensor pb = o.op("Transpose", {&bias}, r.compute_type(), {H, L, L}, {attr_ints("perm", {2, 0, 1})});
   r.output("last_hidden_state", t5.encode_graph(x, pb, &kb));
 }
@@ -194,14 +196,17 @@ ModelKind parse_model_kind(const std::string& s) {
 
 ExportSummary export_model(const ExportOptions& opt) {
   if (opt.out.empty()) fail(StatusCode::kInvalidArgument, "ONNX export: no output path");
-  if (opt.dtype != ElemType::kFloat && opt.dtype != ElemType::kFloat16)
-    fail(StatusCode::kInvalidArgument, "ONNX export: dtype must be float32 or float16");
+  if (opt.dtype != ElemType::kFloat && opt.dtype != ElemType::kFloat16 && opt.dtype != ElemType::kBFloat16)
+    fail(StatusCode::kInvalidArgument, "ONNX export: dtype must be float32, float16 or bfloat16");
   if (opt.quant != WeightQuant::kNone && opt.kind != ModelKind::kTextEncoder)
     fail(StatusCode::kInvalidArgument, std::string("ONNX export: weight quantization is for the text_encoder only, not ") +
                                            model_kind_name(opt.kind));
-  if (opt.kind == ModelKind::kTextEncoder && opt.dtype != ElemType::kFloat)
-    fail(StatusCode::kInvalidArgument, "ONNX export: the text_encoder is exported with float32 activations (T5 overflows "
-                                       "in float16); use quantization int8 or int4 for smaller weights");
+  if (opt.kind == ModelKind::kVaeDecoder && opt.dtype == ElemType::kBFloat16)
+    fail(StatusCode::kInvalidArgument, "ONNX export: the vae_decoder cannot be exported in bfloat16: op Conv has no bfloat16 "
+                                       "in ONNX opset 21; use float16 or float32");
+  if (opt.kind == ModelKind::kTextEncoder && opt.dtype == ElemType::kFloat16)
+    fail(StatusCode::kInvalidArgument, "ONNX export: the text_encoder cannot be exported in float16 (T5 overflows "
+                                       "in float16); use float32 or bfloat16, with int8 or int4 weights if smaller weights are wanted");
 
   GraphRecorder r(opt.dtype);
   std::vector<Sym> plan;

@@ -3,9 +3,9 @@
 //
 // Interfaces (every dim named here is dynamic):
 //   text_encoder  input_ids int64 [batch, sequence], attention_mask int64 [batch, sequence]
-//                 -> last_hidden_state float32 [batch, sequence, d_model]. float32 activations
-//                 (T5 overflows in float16); weights float32, or int8 / int4 through
-//                 DequantizeLinear (per output channel / blocks of 64 along the input).
+//                 -> last_hidden_state T [batch, sequence, d_model]. T float32 or bfloat16 (T5
+//                 overflows in float16; its norms compute in float32 either way); weights in T,
+//                 or int8 / int4 through DequantizeLinear (per output channel / blocks of 64).
 //   transformer   hidden_states T [batch, C, height, width] (latent size), timestep float32 [batch],
 //                 encoder_hidden_states T [batch, sequence, caption_channels],
 //                 encoder_attention_mask float32 [batch, sequence] (1 attend, 0 padding),
@@ -13,7 +13,8 @@
 //                 and aspect_ratio float32 [batch] -> sample T [batch, out_channels, height, width].
 //   vae_decoder   latent_sample T [batch, latent_channels, height, width] (latents / scaling_factor)
 //                 -> sample T [batch, out_channels, s*height, s*width], s = the VAE's scale factor.
-// T is float32 or float16 (the export's dtype). The host-side preparation every backend shares
+// T is the export's dtype: float32, float16 or bfloat16 (not float16 for the text encoder, not
+// bfloat16 for the VAE decoder: opset 21's Conv has no bfloat16). The host-side preparation every backend shares
 // (timestep / size sinusoids, position table, mask biases, T5's position buckets) is built
 // in the graph from these inputs, so the files run on their own in any ONNX runtime.
 #pragma once
@@ -37,7 +38,7 @@ struct ExportOptions {
   std::string folder;    // the component's diffusers/transformers folder (config.json + safetensors)
   std::string weights;   // optional weights file/index overriding the folder's
   std::string out;       // the .onnx path to write
-  ElemType dtype = ElemType::kFloat;  // kFloat or kFloat16
+  ElemType dtype = ElemType::kFloat;  // kFloat, kFloat16 or kBFloat16
   WeightQuant quant = WeightQuant::kNone;  // text_encoder only
   ExternalData external = ExternalData::kAuto;  // auto: external above 1 GiB of weights
 };

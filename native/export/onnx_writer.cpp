@@ -125,6 +125,7 @@ const char* elem_type_name(ElemType t) {
     case ElemType::kInt64: return "int64";
     case ElemType::kBool: return "bool";
     case ElemType::kFloat16: return "float16";
+    case ElemType::kBFloat16: return "bfloat16";
     case ElemType::kInt4: return "int4";
   }
   return "?";
@@ -134,7 +135,7 @@ int elem_bits(ElemType t) {
   switch (t) {
     case ElemType::kFloat: case ElemType::kInt32: return 32;
     case ElemType::kInt64: return 64;
-    case ElemType::kFloat16: return 16;
+    case ElemType::kFloat16: case ElemType::kBFloat16: return 16;
     case ElemType::kInt4: return 4;
     default: return 8;
   }

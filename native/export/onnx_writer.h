@@ -24,6 +24,7 @@ enum class ElemType : int32_t {
   kInt64 = 7,
   kBool = 9,
   kFloat16 = 10,
+  kBFloat16 = 16,
   kInt4 = 22,
 };
 const char* elem_type_name(ElemType t);
