@@ -7,7 +7,7 @@ import { AutoencoderKL } from '../lib/models/AutoencoderKL.js';
 import { PixArtTransformer2DModel } from '../lib/models/PixArtTransformer2DModel.js';
 import { T5EncoderModel } from '../lib/models/T5EncoderModel.js';
 import { Engine } from '../lib/engine/Engine.js';
-import { expectClose, fixtureCase, refF32, refInts, TINY_MODEL, TINY_MODEL_512 } from './helpers/fixtures.js';
+import { cosine, expectClose, fixtureCase, refF32, refInts, TINY_MODEL, TINY_MODEL_512 } from './helpers/fixtures.js';
 
 const engine = Engine.create({ device: 'cpu', threads: 2 });
 afterAll(() => engine.dispose());
@@ -31,15 +31,6 @@ describe('T5EncoderModel', () => {
 });
 
 describe('T5EncoderModel weight-only quantisation', () => {
-  const cosine = (a: Float32Array, b: Float32Array) => {
-    let dot = 0, na = 0, nb = 0;
-    for (let i = 0; i < a.length; i++) {
-      dot += a[i] * b[i];
-      na += a[i] * a[i];
-      nb += b[i] * b[i];
-    }
-    return dot / Math.sqrt(na * nb);
-  };
   // The tiny model is a harsh case for int4 (d_model 64: one group per row); the engine's own
   // test measured int8 0.99966 and int4 0.9494 against float32.
   for (const [quantization, minCosine] of [['int8', 0.999], ['int4', 0.93]] as const) {

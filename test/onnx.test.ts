@@ -18,7 +18,7 @@ import { PixArtTransformer2DModel } from '../lib/models/PixArtTransformer2DModel
 import { T5EncoderModel } from '../lib/models/T5EncoderModel.js';
 import { TorchGenerator } from '../lib/random/TorchGenerator.js';
 import { randnTensor } from '../lib/random/randnTensor.js';
-import { expectClose, fixtureCase, refF32, refInts, TINY_MODEL, TINY_MODEL_512 } from './helpers/fixtures.js';
+import { cosine, expectClose, fixtureCase, refF32, refInts, TINY_MODEL, TINY_MODEL_512 } from './helpers/fixtures.js';
 
 const engine = Engine.create({ device: 'cpu', threads: 2 });
 const dir = mkdtempSync(join(tmpdir(), 'pixart-onnx-'));
@@ -98,16 +98,6 @@ function onnxReference(model: string, inputs?: RefInput[]): Float32Array {
   if (!inputs) return new Float32Array(0);
   const b = readFileSync(spec.output as string);
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-}
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>) {
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return dot / Math.sqrt(na * nb);
 }
 
 function randn(shape: number[], seed: number): Float32Array {
