@@ -136,6 +136,19 @@ describe('exportOnnx', () => {
     expect(readdirSync(join(dir, 'f32')).filter((f) => f.endsWith('.partial'))).toEqual([]);
   });
 
+  it('an AbortSignal stops the export with its reason and leaves no file', async () => {
+    const out = join(dir, 'aborted');
+    const ac = new AbortController();
+    const reason = new Error('stop');
+    const p = exportOnnx(TINY_MODEL, out, { components: ['transformer'], dtype: 'float32', signal: ac.signal });
+    ac.abort(reason);
+    await expect(p).rejects.toBe(reason);
+    expect(readdirSync(out)).toEqual([]);
+    // already aborted: nothing starts
+    await expect(exportOnnx(TINY_MODEL, out, { signal: ac.signal })).rejects.toBe(reason);
+    expect(readdirSync(out)).toEqual([]);
+  });
+
   it('rejects bad options with typed errors and writes nothing', async () => {
     const out = join(dir, 'bad');
     await expect(exportOnnx(TINY_MODEL, out, { components: ['unet' as never] })).rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT' });

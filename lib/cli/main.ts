@@ -134,16 +134,24 @@ export function buildProgram(): Command {
     .addOption(new Option('--t5-quant <q>', 'text encoder weight-only quantisation (DequantizeLinear)').choices(['none', 'int8', 'int4']).default('none'))
     .addOption(new Option('--external-data <when>', 'weights in a .onnx.data file beside the model').choices(['auto', 'always', 'never']).default('auto'))
     .action(async (o) => {
-      const source = await resolveModel(o.model, {
-        revision: o.revision, offline: o.offline, components: ['text_encoder', 'transformer', 'vae'],
-      });
-      const manifest = await exportOnnx(source, o.out, {
-        components: o.components, dtype: o.dtype, textEncoderDtype: o.t5Dtype, textEncoderQuantization: o.t5Quant, externalData: o.externalData,
-        onProgress: (e) => { if (!e.done) process.stderr.write(`exporting ${e.component}...\n`); },
-      });
-      for (const [name, m] of Object.entries(manifest.models)) {
-        const data = m.dataFile ? ` + ${m.dataFile} (${m.dataBytes} bytes)` : '';
-        process.stdout.write(`${o.out}/${m.file} (${name}, ${m.dtype}${m.quantization !== 'none' ? `, ${m.quantization} weights` : ''}, ${m.nodes} nodes, ${m.bytes} bytes${data})\n`);
+      const abort = new AbortController();
+      const onSigint = () => abort.abort(new PixArtError('ERR_PIXART_CANCELLED', 'interrupted'));
+      process.once('SIGINT', onSigint);
+      try {
+        const source = await resolveModel(o.model, {
+          revision: o.revision, offline: o.offline, components: ['text_encoder', 'transformer', 'vae'], signal: abort.signal,
+        });
+        const manifest = await exportOnnx(source, o.out, {
+          signal: abort.signal,
+          components: o.components, dtype: o.dtype, textEncoderDtype: o.t5Dtype, textEncoderQuantization: o.t5Quant, externalData: o.externalData,
+          onProgress: (e) => { if (!e.done) process.stderr.write(`exporting ${e.component}...\n`); },
+        });
+        for (const [name, m] of Object.entries(manifest.models)) {
+          const data = m.dataFile ? ` + ${m.dataFile} (${m.dataBytes} bytes)` : '';
+          process.stdout.write(`${o.out}/${m.file} (${name}, ${m.dtype}${m.quantization !== 'none' ? `, ${m.quantization} weights` : ''}, ${m.nodes} nodes, ${m.bytes} bytes${data})\n`);
+        }
+      } finally {
+        process.removeListener('SIGINT', onSigint);
       }
     });
 

@@ -30,6 +30,8 @@ export interface ExportOnnxOptions {
   externalData?: 'auto' | 'always' | 'never';
   /** Called when each component starts and finishes. */
   onProgress?: (event: { component: OnnxComponent; done: boolean }) => void;
+  /** Stops the export at its next step (between traces or weights); rejects with the signal's reason. Files of components already finished stay; export.json is only written at the end. */
+  signal?: AbortSignal;
 }
 
 export interface OnnxExportEntry {
@@ -105,21 +107,30 @@ export async function exportOnnx(modelDir: string, outDir: string, options: Expo
   mkdirSync(out, { recursive: true });
   const addon = loadAddon();
   const manifest: OnnxExportManifest = { format: 'pixart-node-onnx', version: 1, source, created: new Date().toISOString(), models: {} };
+  const signal = options.signal;
+  const aborted = () => signal?.reason ?? new PixArtError('ERR_PIXART_CANCELLED', 'the export was aborted');
   for (const c of components) {
+    if (signal?.aborted) throw aborted();
     options.onProgress?.({ component: c, done: false });
     const file = `${c}.onnx`;
     let s: NativeOnnxExportSummary;
+    const job = addon.exportOnnx({
+      model: c,
+      folder: join(source, SOURCE_FOLDER[c]),
+      out: join(out, file),
+      dtype: c === 'text_encoder' ? textDtype : dtype,
+      quantization: c === 'text_encoder' ? quantization : 'none',
+      externalData,
+    });
+    const onAbort = () => job.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      s = await addon.exportOnnx({
-        model: c,
-        folder: join(source, SOURCE_FOLDER[c]),
-        out: join(out, file),
-        dtype: c === 'text_encoder' ? textDtype : dtype,
-        quantization: c === 'text_encoder' ? quantization : 'none',
-        externalData,
-      });
+      s = await job.promise;
     } catch (e) {
+      if (signal?.aborted && (e as { code?: string })?.code === 'ERR_PIXART_CANCELLED') throw aborted();
       throw nativeError(e, `exportOnnx ${c}`);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
     const entry: OnnxExportEntry = {
       file,

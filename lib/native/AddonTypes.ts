@@ -101,8 +101,8 @@ export interface NativeOnnxExportSummary {
 }
 
 export interface NativeAddon {
-  /** ONNX export of one component from the engine's own model code (runs off the event loop). */
-  exportOnnx(options: NativeOnnxExportOptions): Promise<NativeOnnxExportSummary>;
+  /** ONNX export of one component from the engine's own model code (runs off the event loop); cancel() stops it at its next step (ERR_PIXART_CANCELLED, no file left). */
+  exportOnnx(options: NativeOnnxExportOptions): { promise: Promise<NativeOnnxExportSummary>; cancel(): void };
   Engine: new (options: { device: string; threads?: number; dtype?: 'float16' | 'bfloat16' | 'float32'; allowTf32?: boolean }) => NativeEngine;
   probeCuda(libraryDir?: string): CudaProbe;
   abiVersion: number;

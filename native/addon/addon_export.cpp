@@ -1,6 +1,9 @@
-// exportOnnx(options) -> Promise<summary>: ONNX export of one component (native/export) on the
+// exportOnnx(options) -> { promise: Promise<summary>, cancel() }: ONNX export of one component (native/export) on the
 // libuv thread pool, so the event loop keeps turning while weights are converted and written.
 #include <napi.h>
+
+#include <atomic>
+#include <memory>
 
 #include "addon_engine.h"
 #include "args.h"
@@ -13,8 +16,11 @@ namespace {
 
 class ExportWorker final : public Napi::AsyncWorker {
  public:
-  ExportWorker(Napi::Env env, onnx::ExportOptions opt)
-      : Napi::AsyncWorker(env), opt_(std::move(opt)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  ExportWorker(Napi::Env env, onnx::ExportOptions opt, std::shared_ptr<std::atomic<bool>> cancel)
+      : Napi::AsyncWorker(env), opt_(std::move(opt)), cancel_(std::move(cancel)),
+        deferred_(Napi::Promise::Deferred::New(env)) {
+    opt_.cancel = cancel_.get();
+  }
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override { status_ = guarded([&] { summary_ = onnx::export_model(opt_); }); }
@@ -58,6 +64,7 @@ class ExportWorker final : public Napi::AsyncWorker {
 
  private:
   onnx::ExportOptions opt_;
+  std::shared_ptr<std::atomic<bool>> cancel_;  // shared with the job's cancel() function
   Napi::Promise::Deferred deferred_;
   Status status_;
   onnx::ExportSummary summary_{};
@@ -91,10 +98,15 @@ Napi::Value ExportOnnx(const Napi::CallbackInfo& info) {
     else fail(StatusCode::kInvalidArgument, "exportOnnx: externalData must be auto, always or never, got " + ext);
   });
   if (!s.ok()) throw MakeError(env, s);
-  auto* w = new ExportWorker(env, std::move(opt));
-  Napi::Promise p = w->Promise();
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  auto* w = new ExportWorker(env, std::move(opt), cancel);
+  Napi::Object job = Napi::Object::New(env);
+  job.Set("promise", w->Promise());
+  // cancel(): the export stops at its next step (between traces or weights) and rejects with
+  // ERR_PIXART_CANCELLED; the flag outlives the worker through the shared_ptr.
+  job.Set("cancel", Napi::Function::New(env, [cancel](const Napi::CallbackInfo&) { cancel->store(true); }));
   w->Queue();
-  return p;
+  return job;
 }
 
 }  // namespace

@@ -208,6 +208,10 @@ ExportSummary export_model(const ExportOptions& opt) {
     fail(StatusCode::kInvalidArgument, "ONNX export: the text_encoder cannot be exported in float16 (T5 overflows "
                                        "in float16); use float32 or bfloat16, with int8 or int4 weights if smaller weights are wanted");
 
+  auto check_cancel = [&] {
+    if (opt.cancel && opt.cancel->load()) fail(StatusCode::kCancelled, "ONNX export cancelled; nothing was written");
+  };
+  check_cancel();
   GraphRecorder r(opt.dtype);
   std::vector<Sym> plan;
   std::function<void()> trace;
@@ -252,6 +256,7 @@ ExportSummary export_model(const ExportOptions& opt) {
     }
   }
   for (const Sym& s : plan) {
+    check_cancel();
     r.begin_trace(s);
     trace();
     r.end_trace();
@@ -274,7 +279,7 @@ ExportSummary export_model(const ExportOptions& opt) {
   sum.kind = opt.kind, sum.dtype = opt.dtype, sum.quant = opt.quant;
   sum.inputs = g.inputs, sum.outputs = g.outputs;
   sum.nodes = int64_t(g.nodes.size()), sum.initializers = int64_t(g.initializers.size()), sum.opset = info.opset;
-  sum.files = write_model(opt.out, g, info, external);
+  sum.files = write_model(opt.out, g, info, external, opt.cancel);
   return sum;
 }
 

@@ -18,6 +18,7 @@
 // (timestep / size sinusoids, position table, mask biases, T5's position buckets) is built
 // in the graph from these inputs, so the files run on their own in any ONNX runtime.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -41,6 +42,9 @@ struct ExportOptions {
   ElemType dtype = ElemType::kFloat;  // kFloat, kFloat16 or kBFloat16
   WeightQuant quant = WeightQuant::kNone;  // text_encoder only
   ExternalData external = ExternalData::kAuto;  // auto: external above 1 GiB of weights
+  // Polled between the steps (load, each trace, each weight written); when set the export
+  // stops with kCancelled and leaves no file behind.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct ExportSummary {

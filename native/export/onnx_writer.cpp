@@ -169,7 +169,8 @@ Attribute attr_tensor(const std::string& name, TensorData t) {
   return a;
 }
 
-WriteResult write_model(const std::string& path, const Graph& g, const ModelInfo& info, bool external_data) {
+WriteResult write_model(const std::string& path, const Graph& g, const ModelInfo& info, bool external_data,
+                        const std::atomic<bool>* cancel) {
   WriteResult res;
   const std::string tmp = path + ".partial";
   const std::string data_path = path + ".data", data_tmp = data_path + ".partial";
@@ -197,6 +198,7 @@ WriteResult write_model(const std::string& path, const Graph& g, const ModelInfo
     int64_t offset = 0;
     std::string bytes;
     for (const Initializer& init : g.initializers) {
+      if (cancel && cancel->load()) fail(StatusCode::kCancelled, "ONNX export cancelled; nothing was written");
       int64_t n = 1;
       for (int64_t d : init.dims) n *= d;
       bytes.clear();

@@ -7,6 +7,7 @@
 // whatever else the process loads, and the handful of messages here are stable since IR v3.
 // The field numbers are onnx.proto's (IR version 10, opset 21).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -112,6 +113,9 @@ struct WriteResult {
 // bytes, 64-byte aligned). Both are written to temporary names and renamed at the end, so a
 // failure leaves no half-written model. Throws EngineError (kInvalidArgument for a model that
 // must use external data but was asked not to, kInternal for I/O errors).
-WriteResult write_model(const std::string& path, const Graph& g, const ModelInfo& info, bool external_data);
+// `cancel` (optional) is polled between initializers; when set, the write stops with kCancelled
+// and removes its temporary files.
+WriteResult write_model(const std::string& path, const Graph& g, const ModelInfo& info, bool external_data,
+                        const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace pixart::onnx
