@@ -85,6 +85,42 @@ describe('PixArtTransformer2DModel', () => {
     });
   }
 
+  it('guidance on the engine: one sample, the [uncond; cond] batch, eps = u + g (c - u) bit for bit', async () => {
+    const c = fixtureCase('transformer/cfg_batch_neg_pos');
+    const i = c.inputs;
+    const [, C, H, W] = i.hidden_states.shape;
+    const plane = C * H * W;
+    const lat = refF32(i.hidden_states).slice(0, plane);
+    const both = new Float32Array(2 * plane);
+    both.set(lat, 0);
+    both.set(lat, plane);
+    const t = refInts(i.timestep)[0];
+    const common = {
+      timesteps: new Float32Array([t, t]),
+      text: refF32(i.encoder_hidden_states),
+      textShape: i.encoder_hidden_states.shape as [number, number, number],
+      textMask: Float32Array.from(refInts(i.encoder_attention_mask)),
+      resolution: refF32(i['added_cond_kwargs.resolution']),
+      aspectRatio: refF32(i['added_cond_kwargs.aspect_ratio']),
+    };
+    const dit = await PixArtTransformer2DModel.fromPretrained(`${TINY_MODEL}/transformer`, { engine });
+    const full = await dit.forward({ ...common, latents: both, latentShape: [2, C, H, W] });
+    const g = Math.fround(4.5);
+    const eps = await dit.forward({ ...common, latents: lat, latentShape: [1, C, H, W], guidance: { scale: g, epsChannels: C } });
+    expect(eps.shape).toEqual([1, C, H, W]);
+    const outPlane = full.shape[1] * H * W;
+    const want = new Float32Array(plane);
+    for (let j = 0; j < plane; j++) {
+      const u = full.data[j], cc = full.data[outPlane + j];
+      want[j] = Math.fround(u + Math.fround(g * Math.fround(cc - u)));
+    }
+    expect(eps.data).toEqual(want);
+    // with guidance the text must be the 2B model batch
+    await expect(dit.forward({ ...common, latents: both, latentShape: [2, C, H, W], guidance: { scale: g, epsChannels: C } }))
+      .rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT' });
+    dit.dispose();
+  });
+
   it('rejects a latent size that is not a multiple of the patch size with a typed error', async () => {
     const dit = await PixArtTransformer2DModel.fromPretrained(`${TINY_MODEL_512}/transformer`, { engine });
     await expect(dit.forward({

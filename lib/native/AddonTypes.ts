@@ -25,10 +25,16 @@ export interface NativeDiTForwardArgs {
   textMask?: Float32Array;
   resolution?: Float32Array;
   aspectRatio?: Float32Array;
+  /**
+   * Classifier-free guidance on the engine: `latents` are the B samples, every other input the
+   * model batch 2B ([uncond; cond] rows); resolves to eps = u + scale * (c - u) over the first
+   * `epsChannels` output channels, [B, epsChannels, H, W]. Only that leaves the device.
+   */
+  guidance?: { scale: number; epsChannels: number };
 }
 
 export interface NativePixArtDiT {
-  /** Resolves to the model output [B, out_channels, H, W] (eps and, if learned, variance channels). */
+  /** Resolves to the model output [B, out_channels, H, W] (eps and, if learned, variance channels), or with `guidance` the guided eps. */
   forward(args: NativeDiTForwardArgs): Promise<HostTensor>;
   dispose(): void;
   readonly disposed: boolean;

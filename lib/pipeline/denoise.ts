@@ -145,33 +145,25 @@ export async function denoise(args: DenoiseArgs): Promise<HostTensor> {
   for (let i = 0; i < timesteps.length; i++) {
     throwIfAborted(options.signal);
     const t = timesteps[i];
-    const input = cfg ? concatRows({ data: x, shape: [B, C, h, w] }, { data: x, shape: [B, C, h, w] }).data : x;
-    const scaled = scheduler.scaleModelInput(input, t);
+    // With CFG the engine duplicates the latents, runs the [uncond; cond] batch and applies the
+    // guidance on every output channel before dropping the variance (diffusers' order, float32
+    // ops as torch rounds them), so only the guided eps [B, C, h, w] comes back.
     const out = await transformer.forward({
-      latents: scaled,
-      latentShape: [modelBatch, C, h, w],
+      latents: scheduler.scaleModelInput(x, t),
+      latentShape: [B, C, h, w],
       timesteps: new Float32Array(modelBatch).fill(t),
       text: text.data,
       textShape: text.shape as [number, number, number],
       textMask: mask.data,
       resolution,
       aspectRatio,
+      guidance: cfg ? { scale: g, epsChannels: C } : undefined,
     });
-    // guidance on every output channel, then keep the eps channels (diffusers' order)
-    const outPlane = outC * h * w;
-    const guided = new Float32Array(B * outPlane);
-    if (cfg) {
-      for (let j = 0; j < guided.length; j++) {
-        const u = out.data[j], c = out.data[B * outPlane + j];
-        guided[j] = Math.fround(u + Math.fround(g * Math.fround(c - u)));
-      }
-    } else {
-      guided.set(out.data);
-    }
-    let eps = guided;
-    if (dropVariance) {
+    let eps = out.data;
+    if (!cfg && dropVariance) {
+      const outPlane = outC * h * w;
       eps = new Float32Array(B * plane);
-      for (let b = 0; b < B; b++) eps.set(guided.subarray(b * outPlane, b * outPlane + plane), b * plane);
+      for (let b = 0; b < B; b++) eps.set(out.data.subarray(b * outPlane, b * outPlane + plane), b * plane);
     }
     x = scheduler.step(eps, t, x, { generator: stepNoise, eta, shape: [B, C, h, w] }).prevSample;
     if (i === timesteps.length - 1 || (i + 1 > warmup && (i + 1) % order === 0)) {

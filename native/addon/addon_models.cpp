@@ -108,7 +108,9 @@ class DiTHandle final : public ModelHandle<DiTHandle, PixArtDiT> {
                        {InstanceMethod("forward", &DiTHandle::Forward), InstanceMethod("dispose", &DiTHandle::DisposeJs),
                         InstanceAccessor("disposed", &DiTHandle::DisposedJs, nullptr)});
   }
-  // forward({ latents, latentShape: [B,C,H,W], timesteps, text, textShape: [B,L,Ct], textMask?, resolution?, aspectRatio? })
+  // forward({ latents, latentShape: [B,C,H,W], timesteps, text, textShape: [N,L,Ct], textMask?, resolution?,
+  //           aspectRatio?, guidance?: { scale, epsChannels } }): N = B, or 2B with guidance (CFG on the
+  //           engine, PixArtDiT::forward_guided: the latents are the B samples, the rest the model batch).
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto live = Live(env);
@@ -116,14 +118,26 @@ class DiTHandle final : public ModelHandle<DiTHandle, PixArtDiT> {
     Napi::Object o = info[0].As<Napi::Object>();
     Shape ls = ArgShape(o.Get("latentShape"), "latentShape", 4);
     Shape ts = ArgShape(o.Get("textShape"), "textShape", 3);
-    if (ts[0] != ls[0]) throw TypeError(env, "text batch " + std::to_string(ts[0]) + " differs from latent batch " + std::to_string(ls[0]));
     auto baton = std::make_shared<Baton>();
+    if (!o.Get("guidance").IsUndefined()) {
+      if (!o.Get("guidance").IsObject()) throw TypeError(env, "guidance must be { scale, epsChannels }");
+      Napi::Object g = o.Get("guidance").As<Napi::Object>();
+      if (!g.Get("scale").IsNumber() || !g.Get("epsChannels").IsNumber())
+        throw TypeError(env, "guidance must be { scale: number, epsChannels: number }");
+      baton->guided = true;
+      baton->scale = g.Get("scale").As<Napi::Number>().FloatValue();
+      baton->eps_channels = g.Get("epsChannels").As<Napi::Number>().Int64Value();
+    }
+    const int64_t batch = baton->guided ? 2 * ls[0] : ls[0];
+    if (ts[0] != batch)
+      throw TypeError(env, "text batch " + std::to_string(ts[0]) + " must be " + std::to_string(batch) + " for " +
+                               std::to_string(ls[0]) + " latents" + (baton->guided ? " with guidance (uncond; cond)" : ""));
     baton->latents = ArgF32(o.Get("latents"), "latents", numel(ls));
     baton->text = ArgF32(o.Get("text"), "text", numel(ts));
-    baton->timesteps = ArgF32(o.Get("timesteps"), "timesteps", ls[0]);
+    baton->timesteps = ArgF32(o.Get("timesteps"), "timesteps", batch);
     if (!o.Get("textMask").IsUndefined()) baton->mask = ArgF32(o.Get("textMask"), "textMask", ts[0] * ts[1]);
-    if (!o.Get("resolution").IsUndefined()) baton->resolution = ArgF32(o.Get("resolution"), "resolution", ls[0] * 2);
-    if (!o.Get("aspectRatio").IsUndefined()) baton->aspect = ArgF32(o.Get("aspectRatio"), "aspectRatio", ls[0]);
+    if (!o.Get("resolution").IsUndefined()) baton->resolution = ArgF32(o.Get("resolution"), "resolution", batch * 2);
+    if (!o.Get("aspectRatio").IsUndefined()) baton->aspect = ArgF32(o.Get("aspectRatio"), "aspectRatio", batch);
     baton->ls = ls;
     baton->ts = ts;
     return Submit<PixArtDiT>(env, live, [baton](Backend& be, PixArtDiT& m) {
@@ -134,7 +148,7 @@ class DiTHandle final : public ModelHandle<DiTHandle, PixArtDiT> {
       in.text_mask = baton->mask;
       in.resolution = baton->resolution;
       in.aspect_ratio = baton->aspect;
-      return m.forward(in);
+      return baton->guided ? m.forward_guided(in, baton->scale, baton->eps_channels) : m.forward(in);
     });
   }
 
@@ -142,6 +156,9 @@ class DiTHandle final : public ModelHandle<DiTHandle, PixArtDiT> {
   struct Baton {
     std::vector<float> latents, text, timesteps, mask, resolution, aspect;
     Shape ls, ts;
+    bool guided = false;
+    float scale = 1.f;
+    int64_t eps_channels = 0;
   };
 };
 

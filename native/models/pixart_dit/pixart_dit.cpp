@@ -312,6 +312,35 @@ DiTGraphInputs PixArtDiT::prepare(const DiTInputs& in) {
 
 Tensor PixArtDiT::forward(const DiTInputs& in) { return forward_graph(prepare(in)); }
 
+Tensor PixArtDiT::forward_guided(const DiTInputs& in, float guidance_scale, int64_t eps_channels) {
+  const Tensor& z = in.latents;
+  if (!z.defined() || z.rank() != 4 || z.dim(0) < 1)
+    fail(StatusCode::kInvalidArgument, "PixArtDiT: latents must be [B, C, H, W], got " + shape_of(z));
+  const int64_t B = z.dim(0), C = z.dim(1), H = z.dim(2), W = z.dim(3), O = cfg_.out_channels;
+  if (!in.text.defined() || in.text.rank() != 3 || in.text.dim(0) != 2 * B)
+    fail(StatusCode::kInvalidArgument, "PixArtDiT: guided forward takes " + std::to_string(2 * B) + " text rows (uncond; cond) for " +
+                                           std::to_string(B) + " latents, got " + shape_of(in.text));
+  if (eps_channels < 1 || eps_channels > O)
+    fail(StatusCode::kInvalidArgument, "PixArtDiT: eps_channels must be in [1, " + std::to_string(O) + "], got " +
+                                           std::to_string(eps_channels));
+  if (!std::isfinite(guidance_scale))
+    fail(StatusCode::kInvalidArgument, "PixArtDiT: guidance_scale must be finite");
+  // [uncond; cond] model batch: each latent row twice, gathered on the backend.
+  std::vector<int32_t> ids(size_t(2 * B));
+  for (int64_t i = 0; i < 2 * B; i++) ids[size_t(i)] = int32_t(i % B);
+  DiTInputs both = in;
+  both.latents = be_.embedding(z.view({B, C * H * W}), ids.data(), 2 * B).view({2 * B, C, H, W});  // [B, CHW] -> [2B, C, H, W]
+  const Tensor out = forward(both);  // [2B, O, H, W]
+  // The two halves as channels of one [1, 2, B*O*H, W] tensor: u = rows [0, B), c = rows [B, 2B).
+  const Tensor halves = out.view({1, 2, B * O * H, W});
+  const Tensor u = be_.slice_channels(halves, 0, 1), c = be_.slice_channels(halves, 1, 1);
+  // u + g * (c - u), each op rounded like torch's (c - u is c + (-u), exact negation).
+  const Tensor d = be_.add(c, be_.scale(u, -1.f));
+  Tensor guided = be_.add(u, be_.scale(d, guidance_scale)).view({B, O, H, W});  // [1, 1, B*O*H, W] -> [B, O, H, W]
+  if (eps_channels < O) guided = be_.slice_channels(guided, 0, eps_channels);
+  return guided;
+}
+
 Tensor PixArtDiT::forward_graph(const DiTGraphInputs& in) {
   const int64_t B = in.latents.dim(0), p = cfg_.patch_size, D = cfg_.inner_dim();
   const int64_t gh = in.latents.dim(2) / p, gw = in.latents.dim(3) / p;

@@ -111,6 +111,12 @@ class PixArtDiT {
   // -> [B, out_channels, H, W] (all channels, incl. learned sigma). Throws EngineError
   // (kInvalidArgument for inputs that disagree with each other or with the config).
   Tensor forward(const DiTInputs& in);
+  // Classifier-free guidance on the backend (diffusers' order): `in` holds B latents and a
+  // model batch of 2B for everything else (text, mask, timesteps, sizes), uncond rows first.
+  // The latents are duplicated on the backend, the model runs once on the 2B batch, and
+  // eps = u + g * (c - u) is formed over every output channel, keeping the first eps_channels
+  // (the learned variance dropped) -> [B, eps_channels, H, W]. Only that leaves the device.
+  Tensor forward_guided(const DiTInputs& in, float guidance_scale, int64_t eps_channels);
   // The two halves of forward(): validation and the host-side inputs uploaded, then the ops.
   DiTGraphInputs prepare(const DiTInputs& in);
   Tensor forward_graph(const DiTGraphInputs& in);

@@ -394,3 +394,43 @@ TEST_CASE("bad checkpoints and configs are reported by name") {
   CHECK(st.code() == StatusCode::kUnsupported);
   CHECK_MESSAGE(st.message().find("ada_norm_zero") != std::string::npos, st.message());
 }
+
+TEST_CASE("guided forward: CFG on the backend equals the host's u + g (c - u) on the first channels") {
+  // The cfg_batch_neg_pos case: rows [uncond; cond] with the same latents, as the pipeline runs it.
+  const std::string id = "transformer/cfg_batch_neg_pos";
+  auto dit = PixArtDiT::load(backend(), kTinyDiT);
+  const WeightView& hs = reference().get(id + "/hidden_states");
+  const WeightView& ehs = reference().get(id + "/encoder_hidden_states");
+  const std::vector<float> lat = ref_f32(id + "/hidden_states");
+  const int64_t N = hs.shape[0], B = N / 2, C = hs.shape[1], H = hs.shape[2], W = hs.shape[3];
+  REQUIRE(N == 2);
+  DiTInputs full;
+  // both rows get the first sample's latents (the fixture's rows may differ)
+  std::vector<float> dup(lat.begin(), lat.begin() + C * H * W);
+  dup.insert(dup.end(), lat.begin(), lat.begin() + C * H * W);
+  full.latents = upload(dup, {N, C, H, W});
+  full.timesteps = {ref_i64(id + "/timestep")[0], ref_i64(id + "/timestep")[0]};
+  full.text = upload(ref_f32(id + "/encoder_hidden_states"), ehs.shape);
+  full.text_mask = ref_i64(id + "/encoder_attention_mask");
+  full.resolution = ref_f32(id + "/resolution");
+  full.aspect_ratio = ref_f32(id + "/aspect_ratio");
+  const std::vector<float> out = host(dit->forward(full));  // [2, 8, H, W]
+  const int64_t O = 8, plane = O * H * W;
+  const float g = 4.5f;
+
+  DiTInputs half = full;
+  half.latents = upload(std::vector<float>(lat.begin(), lat.begin() + C * H * W), {B, C, H, W});
+  const Tensor eps = dit->forward_guided(half, g, C);
+  REQUIRE(eps.shape == Shape{B, C, H, W});
+  const std::vector<float> got = host(eps);
+  for (int64_t i = 0; i < C * H * W; i++) {
+    const float u = out[size_t(i)], c = out[size_t(plane + i)];
+    const volatile float d = c - u, gd = g * d;  // no FMA contraction: the backend rounds each op
+    REQUIRE(got[size_t(i)] == u + gd);  // the same float32 rounding, bit for bit
+  }
+  // all output channels kept when asked
+  CHECK(dit->forward_guided(half, g, O).shape == Shape{B, O, H, W});
+  // a text batch that is not 2B, or a channel count out of range, is a typed error
+  CHECK(status_of([&] { dit->forward_guided(full, g, C); }).code() == StatusCode::kInvalidArgument);
+  CHECK(status_of([&] { dit->forward_guided(half, g, O + 1); }).code() == StatusCode::kInvalidArgument);
+}
