@@ -85,7 +85,7 @@ describe('PixArtTransformer2DModel', () => {
     });
   }
 
-  it('guidance on the engine: one sample, the [uncond; cond] batch, eps = u + g (c - u) bit for bit', async () => {
+  it('guidance on the engine and prepared conditionings: eps = u + g (c - u) bit for bit', async () => {
     const c = fixtureCase('transformer/cfg_batch_neg_pos');
     const i = c.inputs;
     const [, C, H, W] = i.hidden_states.shape;
@@ -115,6 +115,25 @@ describe('PixArtTransformer2DModel', () => {
       want[j] = Math.fround(u + Math.fround(g * Math.fround(cc - u)));
     }
     expect(eps.data).toEqual(want);
+    // the same through a conditioning prepared once (text, mask, sizes kept on the engine)
+    const cond = await dit.prepareConditioning(common);
+    expect(cond.batch).toBe(2);
+    const viaCond = await dit.forward({ latents: lat, latentShape: [1, C, H, W], timesteps: common.timesteps, conditioning: cond, guidance: { scale: g, epsChannels: C } });
+    expect(viaCond.data).toEqual(want);
+    expect((await dit.forward({ latents: both, latentShape: [2, C, H, W], timesteps: common.timesteps, conditioning: cond })).data).toEqual(full.data);
+    // a conditioning's batch must fit; a disposed one or one from another transformer is refused
+    await expect(dit.forward({ latents: lat, latentShape: [1, C, H, W], timesteps: new Float32Array([t]), conditioning: cond }))
+      .rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT' });
+    const other = await PixArtTransformer2DModel.fromPretrained(`${TINY_MODEL}/transformer`, { engine });
+    await expect(other.forward({ latents: both, latentShape: [2, C, H, W], timesteps: common.timesteps, conditioning: cond }))
+      .rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT', message: expect.stringContaining('another transformer') });
+    other.dispose();
+    cond.dispose();
+    expect(cond.disposed).toBe(true);
+    cond.dispose(); // idempotent
+    await expect(dit.forward({ latents: both, latentShape: [2, C, H, W], timesteps: common.timesteps, conditioning: cond }))
+      .rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT', message: expect.stringContaining('disposed') });
+    await expect(dit.prepareConditioning({ ...common, textMask: new Float32Array(3) })).rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT' });
     // with guidance the text must be the 2B model batch
     await expect(dit.forward({ ...common, latents: both, latentShape: [2, C, H, W], guidance: { scale: g, epsChannels: C } }))
       .rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT' });

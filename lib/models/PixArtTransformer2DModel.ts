@@ -1,6 +1,6 @@
 import type { Engine } from '../engine/Engine.js';
 import { callNative } from '../native/binding.js';
-import type { HostTensor, NativeDiTForwardArgs, NativePixArtDiT } from '../native/AddonTypes.js';
+import type { HostTensor, NativeDiTConditioning, NativeDiTForwardArgs, NativeDiTTextArgs, NativePixArtDiT } from '../native/AddonTypes.js';
 import { Component, engineFor, weightsFor, type ComponentLoadOptions } from './Component.js';
 import { readDiTConfig, type DiTConfig } from './configs.js';
 
@@ -21,9 +21,19 @@ export class PixArtTransformer2DModel extends Component<NativePixArtDiT> {
     return new PixArtTransformer2DModel(engine, handle, folder, config);
   }
 
-  /** One forward pass; resolves to [B, out_channels, H, W]. */
+  /** One forward pass; resolves to [B, out_channels, H, W] (with `guidance`, the guided eps). */
   async forward(args: NativeDiTForwardArgs): Promise<HostTensor> {
     const h = this.live('PixArtTransformer2DModel.forward');
     return callNative(() => h.forward(args), 'transformer');
+  }
+
+  /**
+   * The text side (embeddings, mask, size conditions) prepared once on the engine, caption
+   * projection included; pass it to forward() as `conditioning` for every step of a loop, then
+   * dispose() it.
+   */
+  async prepareConditioning(args: NativeDiTTextArgs): Promise<NativeDiTConditioning> {
+    const h = this.live('PixArtTransformer2DModel.prepareConditioning');
+    return callNative(() => h.prepareConditioning(args), 'transformer conditioning');
   }
 }

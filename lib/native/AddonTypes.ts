@@ -16,26 +16,43 @@ export interface NativeT5Encoder {
   readonly disposed: boolean;
 }
 
-export interface NativeDiTForwardArgs {
-  latents: Float32Array;
-  latentShape: [number, number, number, number];
-  timesteps: Float32Array;
+/** The text side of a transformer call: fixed through a denoising loop. */
+export interface NativeDiTTextArgs {
   text: Float32Array;
   textShape: [number, number, number];
   textMask?: Float32Array;
   resolution?: Float32Array;
   aspectRatio?: Float32Array;
+}
+
+/**
+ * A NativeDiTTextArgs prepared on the engine (caption projection run once, tensors kept on the
+ * device): pass it as `conditioning` so each step only sends latents and timesteps.
+ */
+export interface NativeDiTConditioning {
+  /** Rows (the model batch: 2B with guidance). */
+  readonly batch: number;
+  readonly disposed: boolean;
+  dispose(): void;
+}
+
+export type NativeDiTForwardArgs = {
+  latents: Float32Array;
+  latentShape: [number, number, number, number];
+  timesteps: Float32Array;
   /**
    * Classifier-free guidance on the engine: `latents` are the B samples, every other input the
    * model batch 2B ([uncond; cond] rows); resolves to eps = u + scale * (c - u) over the first
    * `epsChannels` output channels, [B, epsChannels, H, W]. Only that leaves the device.
    */
   guidance?: { scale: number; epsChannels: number };
-}
+} & (NativeDiTTextArgs | { conditioning: NativeDiTConditioning });
 
 export interface NativePixArtDiT {
   /** Resolves to the model output [B, out_channels, H, W] (eps and, if learned, variance channels), or with `guidance` the guided eps. */
   forward(args: NativeDiTForwardArgs): Promise<HostTensor>;
+  /** Prepares the text side once for many forward() calls (rejects what forward() would). */
+  prepareConditioning(args: NativeDiTTextArgs): Promise<NativeDiTConditioning>;
   dispose(): void;
   readonly disposed: boolean;
 }

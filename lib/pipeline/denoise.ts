@@ -142,41 +142,45 @@ export async function denoise(args: DenoiseArgs): Promise<HostTensor> {
     throw new PixArtError('ERR_PIXART_MODEL_LOAD', `transformer has ${outC} output channels for ${C} latent channels`);
   }
 
-  for (let i = 0; i < timesteps.length; i++) {
-    throwIfAborted(options.signal);
-    const t = timesteps[i];
-    // With CFG the engine duplicates the latents, runs the [uncond; cond] batch and applies the
-    // guidance on every output channel before dropping the variance (diffusers' order, float32
-    // ops as torch rounds them), so only the guided eps [B, C, h, w] comes back.
-    const out = await transformer.forward({
-      latents: scheduler.scaleModelInput(x, t),
-      latentShape: [B, C, h, w],
-      timesteps: new Float32Array(modelBatch).fill(t),
-      text: text.data,
-      textShape: text.shape as [number, number, number],
-      textMask: mask.data,
-      resolution,
-      aspectRatio,
-      guidance: cfg ? { scale: g, epsChannels: C } : undefined,
-    });
-    let eps = out.data;
-    if (!cfg && dropVariance) {
-      const outPlane = outC * h * w;
-      eps = new Float32Array(B * plane);
-      for (let b = 0; b < B; b++) eps.set(out.data.subarray(b * outPlane, b * outPlane + plane), b * plane);
-    }
-    x = scheduler.step(eps, t, x, { generator: stepNoise, eta, shape: [B, C, h, w] }).prevSample;
-    if (i === timesteps.length - 1 || (i + 1 > warmup && (i + 1) % order === 0)) {
-      if (options.onStep) {
-        await options.onStep({
-          step: Math.floor(i / order),
-          iteration: i,
-          totalSteps: numSteps,
-          timestep: t,
-          latents: { data: x.slice(), shape: [B, C, h, w] },
-        });
+  // The text side goes to the engine once (caption projection included) and stays there.
+  const conditioning = await transformer.prepareConditioning({
+    text: text.data, textShape: text.shape as [number, number, number], textMask: mask.data, resolution, aspectRatio,
+  });
+  try {
+    for (let i = 0; i < timesteps.length; i++) {
+      throwIfAborted(options.signal);
+      const t = timesteps[i];
+      // With CFG the engine duplicates the latents, runs the [uncond; cond] batch and applies the
+      // guidance on every output channel before dropping the variance (diffusers' order, float32
+      // ops as torch rounds them), so only the guided eps [B, C, h, w] comes back.
+      const out = await transformer.forward({
+        latents: scheduler.scaleModelInput(x, t),
+        latentShape: [B, C, h, w],
+        timesteps: new Float32Array(modelBatch).fill(t),
+        conditioning,
+        guidance: cfg ? { scale: g, epsChannels: C } : undefined,
+      });
+      let eps = out.data;
+      if (!cfg && dropVariance) {
+        const outPlane = outC * h * w;
+        eps = new Float32Array(B * plane);
+        for (let b = 0; b < B; b++) eps.set(out.data.subarray(b * outPlane, b * outPlane + plane), b * plane);
+      }
+      x = scheduler.step(eps, t, x, { generator: stepNoise, eta, shape: [B, C, h, w] }).prevSample;
+      if (i === timesteps.length - 1 || (i + 1 > warmup && (i + 1) % order === 0)) {
+        if (options.onStep) {
+          await options.onStep({
+            step: Math.floor(i / order),
+            iteration: i,
+            totalSteps: numSteps,
+            timestep: t,
+            latents: { data: x.slice(), shape: [B, C, h, w] },
+          });
+        }
       }
     }
+  } finally {
+    conditioning.dispose();
   }
   return { data: x, shape: [B, C, h, w] };
 }

@@ -72,6 +72,75 @@ Napi::Promise Submit(Napi::Env env, std::pair<std::shared_ptr<EngineCore>, std::
   return core->thread->Submit(env, std::make_unique<ComputeJob<Model>>(env, core, live.second, std::move(fn)));
 }
 
+// --- DiT conditioning: the text side of a denoising loop, prepared once and kept on the backend ---
+Napi::FunctionReference* g_dit_cond = nullptr;
+
+class DiTConditioningHandle final : public Napi::ObjectWrap<DiTConditioningHandle> {
+ public:
+  explicit DiTConditioningHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DiTConditioningHandle>(info) {}
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "DiTConditioning",
+                       {InstanceMethod("dispose", &DiTConditioningHandle::Dispose),
+                        InstanceAccessor("disposed", &DiTConditioningHandle::Disposed, nullptr),
+                        InstanceAccessor("batch", &DiTConditioningHandle::Batch, nullptr)});
+  }
+  void Attach(std::shared_ptr<EngineCore> core, std::shared_ptr<PixArtDiT> model, std::shared_ptr<DiTConditioning> c) {
+    core_ = std::move(core);
+    model_ = std::move(model);
+    cond_ = std::move(c);
+  }
+  // The conditioning, checked to belong to `model` (tensors of another engine cannot be used).
+  std::shared_ptr<DiTConditioning> For(Napi::Env env, const PixArtDiT* model) const {
+    if (!cond_) throw MakeError(env, Status(StatusCode::kInvalidArgument, "this conditioning was disposed"));
+    if (model_.get() != model)
+      throw MakeError(env, Status(StatusCode::kInvalidArgument, "this conditioning was prepared by another transformer"));
+    return cond_;
+  }
+
+ private:
+  // Dropping the references frees the tensors (a forward still running holds its own).
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    cond_.reset();
+    model_.reset();
+    core_.reset();
+    return info.Env().Undefined();
+  }
+  Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !cond_); }
+  Napi::Value Batch(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), cond_ ? double(cond_->batch) : 0.0);
+  }
+  std::shared_ptr<EngineCore> core_;
+  std::shared_ptr<PixArtDiT> model_;
+  std::shared_ptr<DiTConditioning> cond_;
+};
+
+// prepareConditioning on the engine thread; resolves to a DiTConditioning handle.
+class ConditioningJob final : public Job {
+ public:
+  struct Args {
+    std::vector<float> text, mask, resolution, aspect;
+    Shape ts;
+  };
+  ConditioningJob(Napi::Env env, std::shared_ptr<EngineCore> core, std::shared_ptr<PixArtDiT> model, Args args)
+      : Job(env), core_(std::move(core)), model_(std::move(model)), args_(std::move(args)) {}
+  void Execute() override {
+    Backend& be = *core_->backend;
+    const Tensor text = be.from_host(args_.text.data(), args_.ts);
+    cond_ = std::make_shared<DiTConditioning>(model_->prepare_conditioning(text, args_.mask, args_.resolution, args_.aspect));
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object obj = g_dit_cond->New({});
+    DiTConditioningHandle::Unwrap(obj)->Attach(core_, model_, cond_);
+    return obj;
+  }
+
+ private:
+  std::shared_ptr<EngineCore> core_;
+  std::shared_ptr<PixArtDiT> model_;
+  Args args_;
+  std::shared_ptr<DiTConditioning> cond_;
+};
+
 // --- T5 ---
 class T5Handle final : public ModelHandle<T5Handle, T5Encoder> {
  public:
@@ -105,7 +174,9 @@ class DiTHandle final : public ModelHandle<DiTHandle, PixArtDiT> {
   using ModelHandle::DisposedJs;
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "PixArtDiT",
-                       {InstanceMethod("forward", &DiTHandle::Forward), InstanceMethod("dispose", &DiTHandle::DisposeJs),
+                       {InstanceMethod("forward", &DiTHandle::Forward),
+                        InstanceMethod("prepareConditioning", &DiTHandle::PrepareConditioning),
+                        InstanceMethod("dispose", &DiTHandle::DisposeJs),
                         InstanceAccessor("disposed", &DiTHandle::DisposedJs, nullptr)});
   }
   // forward({ latents, latentShape: [B,C,H,W], timesteps, text, textShape: [N,L,Ct], textMask?, resolution?,
@@ -117,7 +188,6 @@ class DiTHandle final : public ModelHandle<DiTHandle, PixArtDiT> {
     if (!info[0].IsObject()) throw TypeError(env, "forward() takes an options object");
     Napi::Object o = info[0].As<Napi::Object>();
     Shape ls = ArgShape(o.Get("latentShape"), "latentShape", 4);
-    Shape ts = ArgShape(o.Get("textShape"), "textShape", 3);
     auto baton = std::make_shared<Baton>();
     if (!o.Get("guidance").IsUndefined()) {
       if (!o.Get("guidance").IsObject()) throw TypeError(env, "guidance must be { scale, epsChannels }");
@@ -129,6 +199,21 @@ class DiTHandle final : public ModelHandle<DiTHandle, PixArtDiT> {
       baton->eps_channels = g.Get("epsChannels").As<Napi::Number>().Int64Value();
     }
     const int64_t batch = baton->guided ? 2 * ls[0] : ls[0];
+    if (!o.Get("conditioning").IsUndefined()) {
+      // A prepared conditioning replaces text, textShape, textMask, resolution and aspectRatio.
+      if (!o.Get("conditioning").IsObject() || !o.Get("conditioning").As<Napi::Object>().InstanceOf(g_dit_cond->Value()))
+        throw TypeError(env, "conditioning must come from prepareConditioning()");
+      baton->cond = DiTConditioningHandle::Unwrap(o.Get("conditioning").As<Napi::Object>())->For(env, live.second.get());
+      baton->latents = ArgF32(o.Get("latents"), "latents", numel(ls));
+      baton->timesteps = ArgF32(o.Get("timesteps"), "timesteps", batch);
+      baton->ls = ls;
+      return Submit<PixArtDiT>(env, live, [baton](Backend& be, PixArtDiT& m) {
+        const Tensor z = be.from_host(baton->latents.data(), baton->ls);
+        return m.forward_conditioned(z, baton->timesteps, *baton->cond, baton->guided ? &baton->scale : nullptr,
+                                     baton->eps_channels);
+      });
+    }
+    Shape ts = ArgShape(o.Get("textShape"), "textShape", 3);
     if (ts[0] != batch)
       throw TypeError(env, "text batch " + std::to_string(ts[0]) + " must be " + std::to_string(batch) + " for " +
                                std::to_string(ls[0]) + " latents" + (baton->guided ? " with guidance (uncond; cond)" : ""));
@@ -152,10 +237,27 @@ class DiTHandle final : public ModelHandle<DiTHandle, PixArtDiT> {
     });
   }
 
+  // prepareConditioning({ text, textShape: [N,L,Ct], textMask?, resolution?, aspectRatio? }) -> DiTConditioning
+  Napi::Value PrepareConditioning(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto live = Live(env);
+    if (!info[0].IsObject()) throw TypeError(env, "prepareConditioning() takes an options object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    ConditioningJob::Args a;
+    a.ts = ArgShape(o.Get("textShape"), "textShape", 3);
+    a.text = ArgF32(o.Get("text"), "text", numel(a.ts));
+    if (!o.Get("textMask").IsUndefined()) a.mask = ArgF32(o.Get("textMask"), "textMask", a.ts[0] * a.ts[1]);
+    if (!o.Get("resolution").IsUndefined()) a.resolution = ArgF32(o.Get("resolution"), "resolution", a.ts[0] * 2);
+    if (!o.Get("aspectRatio").IsUndefined()) a.aspect = ArgF32(o.Get("aspectRatio"), "aspectRatio", a.ts[0]);
+    auto core = live.first;
+    return core->thread->Submit(env, std::make_unique<ConditioningJob>(env, core, live.second, std::move(a)));
+  }
+
  private:
   struct Baton {
     std::vector<float> latents, text, timesteps, mask, resolution, aspect;
     Shape ls, ts;
+    std::shared_ptr<DiTConditioning> cond;
     bool guided = false;
     float scale = 1.f;
     int64_t eps_channels = 0;
@@ -217,6 +319,7 @@ Napi::Object InitModels(Napi::Env env, Napi::Object exports) {
   };
   g_t5 = make(T5Handle::Init(env));
   g_dit = make(DiTHandle::Init(env));
+  g_dit_cond = make(DiTConditioningHandle::Init(env));
   g_vae = make(VAEHandle::Init(env));
   return exports;
 }

@@ -241,9 +241,8 @@ std::unique_ptr<PixArtDiT> PixArtDiT::load(Backend& be, const std::string& folde
   return m;
 }
 
-void PixArtDiT::validate(const DiTInputs& in) const {
+void PixArtDiT::check_latents(const Tensor& x) const {
   auto bad = [](const std::string& msg) { fail(StatusCode::kInvalidArgument, "PixArtDiT: " + msg); };
-  const Tensor& x = in.latents;
   if (!x.defined() || x.rank() != 4) bad("latents must be [B, C, H, W], got " + shape_of(x));
   const int64_t B = x.dim(0), H = x.dim(2), W = x.dim(3), p = cfg_.patch_size;
   if (B < 1) bad("latents have an empty batch");
@@ -252,6 +251,12 @@ void PixArtDiT::validate(const DiTInputs& in) const {
   if (H < p || W < p || H % p != 0 || W % p != 0)
     bad("latent height " + std::to_string(H) + " and width " + std::to_string(W) +
         " must be positive multiples of the patch size " + std::to_string(p));
+}
+
+void PixArtDiT::validate(const DiTInputs& in) const {
+  auto bad = [](const std::string& msg) { fail(StatusCode::kInvalidArgument, "PixArtDiT: " + msg); };
+  check_latents(in.latents);
+  const int64_t B = in.latents.dim(0);
   if (static_cast<int64_t>(in.timesteps.size()) != B)
     bad(std::to_string(in.timesteps.size()) + " timesteps for a batch of " + std::to_string(B));
   const int64_t text_width = cfg_.caption_channels > 0 ? cfg_.caption_channels : cfg_.cross_attention_dim;
@@ -282,55 +287,109 @@ Tensor PixArtDiT::pos_embed(int64_t gh, int64_t gw) {
   return pos_cache_.emplace(key, be_.from_host(table.data(), {gh * gw, D})).first->second;
 }
 
-DiTGraphInputs PixArtDiT::prepare(const DiTInputs& in) {
-  validate(in);
-  const int64_t B = in.latents.dim(0), p = cfg_.patch_size, L = in.text.dim(1);
+DiTGraphInputs PixArtDiT::step_inputs(const Tensor& latents, const std::vector<float>& timesteps,
+                                      const std::vector<float>& resolution, const std::vector<float>& aspect_ratio) {
+  const int64_t B = latents.dim(0), p = cfg_.patch_size;
   DiTGraphInputs g;
-  g.latents = in.latents;
-  g.text = in.text;
-  const std::vector<float> tf = dit::timestep_features(in.timesteps, kTimestepChannels);
+  g.latents = latents;
+  const std::vector<float> tf = dit::timestep_features(timesteps, kTimestepChannels);
   g.timestep_features = be_.from_host(tf.data(), {B, kTimestepChannels});
   if (cfg_.use_additional_conditions) {
     // Per sample the three scalars (height, width, aspect ratio), each to a 256-wide sinusoid.
     std::vector<float> vals(3 * B);
     for (int64_t b = 0; b < B; b++) {
-      vals[3 * b] = in.resolution[2 * b];
-      vals[3 * b + 1] = in.resolution[2 * b + 1];
-      vals[3 * b + 2] = in.aspect_ratio[b];
+      vals[3 * b] = resolution[2 * b];
+      vals[3 * b + 1] = resolution[2 * b + 1];
+      vals[3 * b + 2] = aspect_ratio[b];
     }
     const std::vector<float> sf = dit::timestep_features(vals, kTimestepChannels);
     g.size_features = be_.from_host(sf.data(), {B, 3 * kTimestepChannels});  // [3B, 256] rows read as [B, 3*256]
   }
-  g.pos = pos_embed(in.latents.dim(2) / p, in.latents.dim(3) / p);
-  if (!in.text_mask.empty()) {
-    std::vector<float> kb(B * L);
-    for (int64_t i = 0; i < B * L; i++) kb[i] = (1.f - in.text_mask[i]) * -10000.f;
-    g.key_bias = be_.from_host(kb.data(), {B, L});
-  }
+  g.pos = pos_embed(latents.dim(2) / p, latents.dim(3) / p);
   return g;
+}
+
+Tensor PixArtDiT::key_bias(const std::vector<float>& text_mask, int64_t B, int64_t L) {
+  if (text_mask.empty()) return Tensor();
+  std::vector<float> kb(B * L);
+  for (int64_t i = 0; i < B * L; i++) kb[i] = (1.f - text_mask[i]) * -10000.f;
+  return be_.from_host(kb.data(), {B, L});
+}
+
+DiTGraphInputs PixArtDiT::prepare(const DiTInputs& in) {
+  validate(in);
+  DiTGraphInputs g = step_inputs(in.latents, in.timesteps, in.resolution, in.aspect_ratio);
+  g.text = in.text;
+  g.key_bias = key_bias(in.text_mask, in.text.dim(0), in.text.dim(1));
+  return g;
+}
+
+DiTConditioning PixArtDiT::prepare_conditioning(const Tensor& text, const std::vector<float>& text_mask,
+                                                const std::vector<float>& resolution,
+                                                const std::vector<float>& aspect_ratio) {
+  if (!text.defined() || text.rank() != 3 || text.dim(0) < 1)
+    fail(StatusCode::kInvalidArgument, "PixArtDiT: text must be [N, L, C], got " + shape_of(text));
+  const int64_t N = text.dim(0), L = text.dim(1), p = cfg_.patch_size;
+  // The text side of validate(), with stand-in latents of the text's batch (never read).
+  DiTInputs probe;
+  probe.latents = text;
+  probe.latents.shape = {N, cfg_.in_channels, p, p};
+  probe.timesteps.assign(size_t(N), 0.f);
+  probe.text = text;
+  probe.text_mask = text_mask;
+  probe.resolution = resolution;
+  probe.aspect_ratio = aspect_ratio;
+  validate(probe);
+  DiTConditioning c;
+  c.batch = N;
+  c.text = text;
+  if (cfg_.caption_channels > 0)  // the caption projection runs once per conditioning, not per step
+    c.text = caption_linear_2(be_, caption_linear_1(be_, text, Activation::kGeluTanh));  // [N, L, D]
+  c.key_bias = key_bias(text_mask, N, L);
+  c.resolution = resolution;
+  c.aspect_ratio = aspect_ratio;
+  return c;
+}
+
+Tensor PixArtDiT::forward_conditioned(const Tensor& latents, const std::vector<float>& timesteps,
+                                      const DiTConditioning& c, const float* guidance_scale, int64_t eps_channels) {
+  check_latents(latents);
+  const int64_t B = latents.dim(0), N = guidance_scale ? 2 * B : B;
+  if (c.batch != N)
+    fail(StatusCode::kInvalidArgument, "PixArtDiT: the conditioning holds " + std::to_string(c.batch) + " rows; " +
+                                           std::to_string(B) + " latents " + (guidance_scale ? "with guidance need " : "need ") +
+                                           std::to_string(N));
+  if (static_cast<int64_t>(timesteps.size()) != N)
+    fail(StatusCode::kInvalidArgument, "PixArtDiT: " + std::to_string(timesteps.size()) + " timesteps for a model batch of " +
+                                           std::to_string(N));
+  if (guidance_scale) check_guidance(*guidance_scale, eps_channels);
+  DiTGraphInputs g = step_inputs(guidance_scale ? duplicate_rows(latents) : latents, timesteps, c.resolution, c.aspect_ratio);
+  g.text = c.text;
+  g.text_projected = true;
+  g.key_bias = c.key_bias;
+  const Tensor out = forward_graph(g);
+  return guidance_scale ? guide(out, *guidance_scale, eps_channels) : out;
 }
 
 Tensor PixArtDiT::forward(const DiTInputs& in) { return forward_graph(prepare(in)); }
 
-Tensor PixArtDiT::forward_guided(const DiTInputs& in, float guidance_scale, int64_t eps_channels) {
-  const Tensor& z = in.latents;
-  if (!z.defined() || z.rank() != 4 || z.dim(0) < 1)
-    fail(StatusCode::kInvalidArgument, "PixArtDiT: latents must be [B, C, H, W], got " + shape_of(z));
-  const int64_t B = z.dim(0), C = z.dim(1), H = z.dim(2), W = z.dim(3), O = cfg_.out_channels;
-  if (!in.text.defined() || in.text.rank() != 3 || in.text.dim(0) != 2 * B)
-    fail(StatusCode::kInvalidArgument, "PixArtDiT: guided forward takes " + std::to_string(2 * B) + " text rows (uncond; cond) for " +
-                                           std::to_string(B) + " latents, got " + shape_of(in.text));
-  if (eps_channels < 1 || eps_channels > O)
-    fail(StatusCode::kInvalidArgument, "PixArtDiT: eps_channels must be in [1, " + std::to_string(O) + "], got " +
-                                           std::to_string(eps_channels));
-  if (!std::isfinite(guidance_scale))
-    fail(StatusCode::kInvalidArgument, "PixArtDiT: guidance_scale must be finite");
+void PixArtDiT::check_guidance(float guidance_scale, int64_t eps_channels) const {
+  if (eps_channels < 1 || eps_channels > cfg_.out_channels)
+    fail(StatusCode::kInvalidArgument, "PixArtDiT: eps_channels must be in [1, " + std::to_string(cfg_.out_channels) +
+                                           "], got " + std::to_string(eps_channels));
+  if (!std::isfinite(guidance_scale)) fail(StatusCode::kInvalidArgument, "PixArtDiT: guidance_scale must be finite");
+}
+
+Tensor PixArtDiT::duplicate_rows(const Tensor& z) {
   // [uncond; cond] model batch: each latent row twice, gathered on the backend.
+  const int64_t B = z.dim(0), C = z.dim(1), H = z.dim(2), W = z.dim(3);
   std::vector<int32_t> ids(size_t(2 * B));
   for (int64_t i = 0; i < 2 * B; i++) ids[size_t(i)] = int32_t(i % B);
-  DiTInputs both = in;
-  both.latents = be_.embedding(z.view({B, C * H * W}), ids.data(), 2 * B).view({2 * B, C, H, W});  // [B, CHW] -> [2B, C, H, W]
-  const Tensor out = forward(both);  // [2B, O, H, W]
+  return be_.embedding(z.view({B, C * H * W}), ids.data(), 2 * B).view({2 * B, C, H, W});  // [B, CHW] -> [2B, C, H, W]
+}
+
+Tensor PixArtDiT::guide(const Tensor& out, float guidance_scale, int64_t eps_channels) {
+  const int64_t B = out.dim(0) / 2, O = out.dim(1), H = out.dim(2), W = out.dim(3);
   // The two halves as channels of one [1, 2, B*O*H, W] tensor: u = rows [0, B), c = rows [B, 2B).
   const Tensor halves = out.view({1, 2, B * O * H, W});
   const Tensor u = be_.slice_channels(halves, 0, 1), c = be_.slice_channels(halves, 1, 1);
@@ -339,6 +398,18 @@ Tensor PixArtDiT::forward_guided(const DiTInputs& in, float guidance_scale, int6
   Tensor guided = be_.add(u, be_.scale(d, guidance_scale)).view({B, O, H, W});  // [1, 1, B*O*H, W] -> [B, O, H, W]
   if (eps_channels < O) guided = be_.slice_channels(guided, 0, eps_channels);
   return guided;
+}
+
+Tensor PixArtDiT::forward_guided(const DiTInputs& in, float guidance_scale, int64_t eps_channels) {
+  check_latents(in.latents);
+  const int64_t B = in.latents.dim(0);
+  if (!in.text.defined() || in.text.rank() != 3 || in.text.dim(0) != 2 * B)
+    fail(StatusCode::kInvalidArgument, "PixArtDiT: guided forward takes " + std::to_string(2 * B) + " text rows (uncond; cond) for " +
+                                           std::to_string(B) + " latents, got " + shape_of(in.text));
+  check_guidance(guidance_scale, eps_channels);
+  DiTInputs both = in;
+  both.latents = duplicate_rows(in.latents);
+  return guide(forward(both), guidance_scale, eps_channels);
 }
 
 Tensor PixArtDiT::forward_graph(const DiTGraphInputs& in) {
@@ -355,7 +426,7 @@ Tensor PixArtDiT::forward_graph(const DiTGraphInputs& in) {
   Tensor t6 = adaln_linear(be_, be_.activation(emb, Activation::kSilu)).view({B, 6, D});  // [B, 6D] -> [B, 6, D]
 
   Tensor text = in.text;
-  if (cfg_.caption_channels > 0)
+  if (cfg_.caption_channels > 0 && !in.text_projected)
     text = caption_linear_2(be_, caption_linear_1(be_, text, Activation::kGeluTanh));  // [B, L, D]
 
   for (const dit::TransformerBlock& blk : blocks)

@@ -66,6 +66,17 @@ struct DiTGraphInputs {
   Tensor pos;                // [N, D]: dit::sincos_pos_embed_2d of the patch grid
   Tensor text;               // [B, L, caption_channels (or cross_attention_dim)]
   Tensor key_bias;           // [B, L]: (1 - mask) * -10000, or undefined (every token attended)
+  bool text_projected = false;  // text is already caption-projected ([B, L, D], a DiTConditioning's)
+};
+
+// The text side of a denoising loop, fixed across its steps and kept on the backend: the
+// caption-projected text, the mask bias and the size conditions (PixArtDiT::prepare_conditioning).
+// Only the latents and timesteps then cross to the backend each step.
+struct DiTConditioning {
+  Tensor text;      // [N, L, D]
+  Tensor key_bias;  // [N, L] or undefined
+  std::vector<float> resolution, aspect_ratio;  // [N*2], [N] (with use_additional_conditions)
+  int64_t batch = 0;  // N: the model batch (2B with guidance, uncond rows first)
 };
 
 namespace dit {
@@ -117,6 +128,13 @@ class PixArtDiT {
   // eps = u + g * (c - u) is formed over every output channel, keeping the first eps_channels
   // (the learned variance dropped) -> [B, eps_channels, H, W]. Only that leaves the device.
   Tensor forward_guided(const DiTInputs& in, float guidance_scale, int64_t eps_channels);
+  // The text side prepared once (validated as forward() would; caption projection run once).
+  DiTConditioning prepare_conditioning(const Tensor& text, const std::vector<float>& text_mask,
+                                       const std::vector<float>& resolution, const std::vector<float>& aspect_ratio);
+  // forward() on a prepared conditioning; with guidance_scale, forward_guided()'s contract
+  // (B latents, a conditioning of 2B rows) -> [B, eps_channels, H, W].
+  Tensor forward_conditioned(const Tensor& latents, const std::vector<float>& timesteps, const DiTConditioning& c,
+                             const float* guidance_scale = nullptr, int64_t eps_channels = 0);
   // The two halves of forward(): validation and the host-side inputs uploaded, then the ops.
   DiTGraphInputs prepare(const DiTInputs& in);
   Tensor forward_graph(const DiTGraphInputs& in);
@@ -124,6 +142,14 @@ class PixArtDiT {
  private:
   PixArtDiT(Backend& be, DiTConfig cfg) : be_(be), cfg_(std::move(cfg)) {}
   void validate(const DiTInputs& in) const;
+  void check_latents(const Tensor& latents) const;
+  void check_guidance(float guidance_scale, int64_t eps_channels) const;
+  // timestep / size sinusoids and the position table for these latents
+  DiTGraphInputs step_inputs(const Tensor& latents, const std::vector<float>& timesteps,
+                             const std::vector<float>& resolution, const std::vector<float>& aspect_ratio);
+  Tensor key_bias(const std::vector<float>& text_mask, int64_t batch, int64_t length);  // undefined when no mask
+  Tensor duplicate_rows(const Tensor& latents);  // [B, ...] -> [2B, ...]: rows 0..B-1 twice
+  Tensor guide(const Tensor& out, float guidance_scale, int64_t eps_channels);  // [2B, O, H, W] -> [B, eps, H, W]
   Tensor pos_embed(int64_t gh, int64_t gw);                 // [gh*gw, D], cached per grid
 
   Backend& be_;

@@ -434,3 +434,34 @@ TEST_CASE("guided forward: CFG on the backend equals the host's u + g (c - u) on
   CHECK(status_of([&] { dit->forward_guided(full, g, C); }).code() == StatusCode::kInvalidArgument);
   CHECK(status_of([&] { dit->forward_guided(half, g, O + 1); }).code() == StatusCode::kInvalidArgument);
 }
+
+TEST_CASE("prepared conditioning: forward_conditioned equals forward / forward_guided bit for bit") {
+  const std::string id = "transformer/cfg_batch_neg_pos";
+  auto dit = PixArtDiT::load(backend(), kTinyDiT);
+  const WeightView& hs = reference().get(id + "/hidden_states");
+  const WeightView& ehs = reference().get(id + "/encoder_hidden_states");
+  const int64_t C = hs.shape[1], H = hs.shape[2], W = hs.shape[3];
+  const std::vector<float> lat = ref_f32(id + "/hidden_states");
+  DiTInputs in;
+  in.latents = upload(lat, hs.shape);
+  in.timesteps = ref_i64(id + "/timestep");
+  in.text = upload(ref_f32(id + "/encoder_hidden_states"), ehs.shape);
+  in.text_mask = ref_i64(id + "/encoder_attention_mask");
+  in.resolution = ref_f32(id + "/resolution");
+  in.aspect_ratio = ref_f32(id + "/aspect_ratio");
+  const DiTConditioning cond = dit->prepare_conditioning(in.text, in.text_mask, in.resolution, in.aspect_ratio);
+  CHECK(cond.batch == 2);
+  CHECK(cond.text.shape == Shape{2, ehs.shape[1], dit->config().inner_dim()});  // caption-projected
+  // unguided: the whole model batch
+  CHECK(host(dit->forward_conditioned(in.latents, in.timesteps, cond)) == host(dit->forward(in)));
+  // guided: one sample
+  DiTInputs half = in;
+  half.latents = upload(std::vector<float>(lat.begin(), lat.begin() + C * H * W), {1, C, H, W});
+  const float g = 4.5f;
+  CHECK(host(dit->forward_conditioned(half.latents, in.timesteps, cond, &g, C)) == host(dit->forward_guided(half, g, C)));
+  // the batch must match the conditioning's; bad text is caught when preparing
+  CHECK(status_of([&] { dit->forward_conditioned(half.latents, in.timesteps, cond); }).code() == StatusCode::kInvalidArgument);
+  CHECK(status_of([&] { dit->forward_conditioned(in.latents, {1.f}, cond); }).code() == StatusCode::kInvalidArgument);
+  CHECK(status_of([&] { dit->prepare_conditioning(in.text, {1.f, 0.f}, in.resolution, in.aspect_ratio); }).code() ==
+        StatusCode::kInvalidArgument);
+}
