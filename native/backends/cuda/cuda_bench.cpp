@@ -8,8 +8,10 @@
 //   check  the CPU backend (fp32) against diffusers' fp32 output, then the CUDA backend in f16,
 //          bf16 and f32 (TF32 off) against the CPU backend: cosine and max|a-b|/max|ref|, at
 //          1024x1024 and at a non-square bin (768x1344)
-//   bench  f16 DiT forward at 1024x1024, batch 2 (CFG) and batch 8, and a 20-step CFG loop the
-//          way the pipeline drives it (latents up, noise prediction down, host guidance/update)
+//   bench  f16 DiT forward at 1024x1024, batch 2 (CFG) and batch 8, and a 20-step CFG loop two
+//          ways: host guidance (latents up, the 2B prediction down, guidance on the host), and as
+//          the pipeline now drives it (conditioning prepared once, guidance on the device, only
+//          the guided eps down), with the difference of their final latents
 //   micro  the forward's ops one by one at the batch-2 1024x1024 shapes, with FLOP rates
 // One JSON object per line on stdout (key "section"); a failed section prints {"error": ...}
 // and the others still run.
@@ -268,6 +270,48 @@ void section_bench(const Args& a) {
   }
   std::printf("{\"section\":\"bench\",\"what\":\"20-step CFG loop 1024x1024\",\"median_ms\":%.1f,\"peak_bytes\":%zu}\n",
               median(loops), peak_bytes(*g));
+
+  // The same loop as the pipeline now drives it: the text side prepared once on the device
+  // (prepare_conditioning), one latent row up per step, guidance on the device, only the guided
+  // eps [1, C, H, W] down. Reports its time and how far its final latents are from the loop above.
+  std::vector<float> host_final(d.sq.latents), dev_final;
+  {
+    std::vector<float> pred(size_t(2 * cfg.out_channels * H * W)), two(size_t(2 * n));
+    for (int step = 0; step < 20; step++) {  // the host-guidance loop once more, for its result
+      std::copy(host_final.begin(), host_final.end(), two.begin());
+      std::copy(host_final.begin(), host_final.end(), two.begin() + n);
+      DiTInputs in = make_inputs(*g, cfg, d, d.sq, 2);
+      in.latents = g->from_host(two.data(), {2, C, H, W});
+      in.timesteps.assign(2, 999.f - 50.f * step);
+      g->to_host(model->forward(in), pred.data());
+      const float* u = pred.data();
+      const float* c = pred.data() + cfg.out_channels * H * W;
+      for (int64_t k = 0; k < n; k++) host_final[size_t(k)] -= 0.05f * (u[k] + 4.5f * (c[k] - u[k]));
+    }
+  }
+  std::vector<double> guided_loops;
+  const float scale = 4.5f;
+  for (int rep = 0; rep < 4; rep++) {
+    std::vector<float> lat(d.sq.latents), eps(static_cast<size_t>(n));
+    t0 = Clock::now();
+    const DiTInputs both = make_inputs(*g, cfg, d, d.sq, 2);
+    const DiTConditioning cond = model->prepare_conditioning(both.text, both.text_mask, both.resolution, both.aspect_ratio);
+    for (int step = 0; step < 20; step++) {
+      const Tensor z = g->from_host(lat.data(), {1, C, H, W});
+      g->to_host(model->forward_conditioned(z, std::vector<float>(2, 999.f - 50.f * step), cond, &scale, C), eps.data());
+      for (int64_t k = 0; k < n; k++) lat[size_t(k)] -= 0.05f * eps[size_t(k)];
+    }
+    if (rep > 0) guided_loops.push_back(ms_since(t0));
+    dev_final = lat;
+  }
+  double max_abs = 0, max_ref = 0;
+  for (int64_t k = 0; k < n; k++) {
+    max_abs = std::max(max_abs, double(std::fabs(dev_final[size_t(k)] - host_final[size_t(k)])));
+    max_ref = std::max(max_ref, double(std::fabs(host_final[size_t(k)])));
+  }
+  std::printf("{\"section\":\"bench\",\"what\":\"20-step CFG loop 1024x1024, conditioning + guidance on the device\","
+              "\"median_ms\":%.1f,\"vs_host_guidance_max_abs\":%.3g,\"max_ref\":%.3g,\"peak_bytes\":%zu}\n",
+              median(guided_loops), max_abs, max_ref, peak_bytes(*g));
 }
 
 // ---------------------------------------------------------------- micro
