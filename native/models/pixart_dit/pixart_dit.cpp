@@ -259,19 +259,24 @@ void PixArtDiT::validate(const DiTInputs& in) const {
   const int64_t B = in.latents.dim(0);
   if (static_cast<int64_t>(in.timesteps.size()) != B)
     bad(std::to_string(in.timesteps.size()) + " timesteps for a batch of " + std::to_string(B));
+  check_text(B, in.text, in.text_mask, in.resolution, in.aspect_ratio);
+}
+
+void PixArtDiT::check_text(int64_t B, const Tensor& t, const std::vector<float>& text_mask,
+                           const std::vector<float>& resolution, const std::vector<float>& aspect_ratio) const {
+  auto bad = [](const std::string& msg) { fail(StatusCode::kInvalidArgument, "PixArtDiT: " + msg); };
   const int64_t text_width = cfg_.caption_channels > 0 ? cfg_.caption_channels : cfg_.cross_attention_dim;
-  const Tensor& t = in.text;
   if (!t.defined() || t.rank() != 3 || t.dim(0) != B || t.dim(1) < 1 || t.dim(2) != text_width)
     bad("text must be [" + std::to_string(B) + ", L, " + std::to_string(text_width) + "], got " + shape_of(t));
   const int64_t L = t.dim(1);
-  if (!in.text_mask.empty() && static_cast<int64_t>(in.text_mask.size()) != B * L)
-    bad("text_mask has " + std::to_string(in.text_mask.size()) + " values, expected B*L = " + std::to_string(B * L));
+  if (!text_mask.empty() && static_cast<int64_t>(text_mask.size()) != B * L)
+    bad("text_mask has " + std::to_string(text_mask.size()) + " values, expected B*L = " + std::to_string(B * L));
   if (cfg_.use_additional_conditions) {
-    if (in.resolution.empty() || in.aspect_ratio.empty())
+    if (resolution.empty() || aspect_ratio.empty())
       bad("this model uses additional conditions (use_additional_conditions): resolution [B*2] and aspect_ratio [B] are required");
-    if (static_cast<int64_t>(in.resolution.size()) != 2 * B || static_cast<int64_t>(in.aspect_ratio.size()) != B)
+    if (static_cast<int64_t>(resolution.size()) != 2 * B || static_cast<int64_t>(aspect_ratio.size()) != B)
       bad("resolution must hold B*2 = " + std::to_string(2 * B) + " values and aspect_ratio B = " + std::to_string(B) +
-          ", got " + std::to_string(in.resolution.size()) + " and " + std::to_string(in.aspect_ratio.size()));
+          ", got " + std::to_string(resolution.size()) + " and " + std::to_string(aspect_ratio.size()));
   }
 }
 
@@ -329,17 +334,8 @@ DiTConditioning PixArtDiT::prepare_conditioning(const Tensor& text, const std::v
                                                 const std::vector<float>& aspect_ratio) {
   if (!text.defined() || text.rank() != 3 || text.dim(0) < 1)
     fail(StatusCode::kInvalidArgument, "PixArtDiT: text must be [N, L, C], got " + shape_of(text));
-  const int64_t N = text.dim(0), L = text.dim(1), p = cfg_.patch_size;
-  // The text side of validate(), with stand-in latents of the text's batch (never read).
-  DiTInputs probe;
-  probe.latents = text;
-  probe.latents.shape = {N, cfg_.in_channels, p, p};
-  probe.timesteps.assign(size_t(N), 0.f);
-  probe.text = text;
-  probe.text_mask = text_mask;
-  probe.resolution = resolution;
-  probe.aspect_ratio = aspect_ratio;
-  validate(probe);
+  const int64_t N = text.dim(0), L = text.dim(1);
+  check_text(N, text, text_mask, resolution, aspect_ratio);
   DiTConditioning c;
   c.batch = N;
   c.text = text;

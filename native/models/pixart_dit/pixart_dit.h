@@ -143,6 +143,9 @@ class PixArtDiT {
   PixArtDiT(Backend& be, DiTConfig cfg) : be_(be), cfg_(std::move(cfg)) {}
   void validate(const DiTInputs& in) const;
   void check_latents(const Tensor& latents) const;
+  // validate()'s text side for a model batch of B: text [B, L, text width], mask, size conditions.
+  void check_text(int64_t B, const Tensor& text, const std::vector<float>& text_mask, const std::vector<float>& resolution,
+                  const std::vector<float>& aspect_ratio) const;
   void check_guidance(float guidance_scale, int64_t eps_channels) const;
   // timestep / size sinusoids and the position table for these latents
   DiTGraphInputs step_inputs(const Tensor& latents, const std::vector<float>& timesteps,
