@@ -66,6 +66,12 @@ void append_floats(std::string& out, const float* v, size_t n, ElemType type) {
   }
 }
 
+// The little-endian bytes of a vector (ONNX raw_data).
+template <class T>
+std::string raw_bytes(const std::vector<T>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+}
+
 bool same_attr(const Attribute& a, const Attribute& b) {
   return a.name == b.name && a.kind == b.kind && a.i == b.i && (a.f == b.f || (std::isnan(a.f) && std::isnan(b.f))) &&
          a.s == b.s && a.ints == b.ints && a.floats == b.floats && a.t.raw == b.t.raw && a.t.dims == b.t.dims &&
@@ -348,34 +354,23 @@ std::vector<Tensor> GraphRecorder::node(const std::string& op_type, const std::v
 
 Tensor GraphRecorder::const_i64(const std::vector<int64_t>& v, const Shape& shape) {
   if (int64_t(v.size()) != numel(shape)) fail(StatusCode::kInternal, "ONNX export: constant size");
-  const int id = impl_->constant(std::string(reinterpret_cast<const char*>(v.data()), v.size() * 8), ElemType::kInt64, shape);
-  return impl_->tensor(id);
+  return impl_->tensor(impl_->constant(raw_bytes(v), ElemType::kInt64, shape));
 }
 
 Tensor GraphRecorder::const_f32(const std::vector<float>& v, const Shape& shape) {
   if (int64_t(v.size()) != numel(shape)) fail(StatusCode::kInternal, "ONNX export: constant size");
-  const int id = impl_->constant(std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4), ElemType::kFloat, shape);
-  return impl_->tensor(id);
+  return impl_->tensor(impl_->constant(raw_bytes(v), ElemType::kFloat, shape));
 }
 
+// Initializers are static values whether or not a trace is being recorded (add_static_init).
 Tensor GraphRecorder::initializer_i64(const std::string& name, const std::vector<int64_t>& v, const Shape& shape) {
-  const bool was = impl_->tracing;
-  impl_->tracing = false;
-  const int id = impl_->add_static_init(name, ElemType::kInt64, shape, [v](std::string& out) {
-    out.append(reinterpret_cast<const char*>(v.data()), v.size() * 8);
-  });
-  impl_->tracing = was;
-  return impl_->tensor(id);
+  const std::string raw = raw_bytes(v);
+  return impl_->tensor(impl_->add_static_init(name, ElemType::kInt64, shape, [raw](std::string& out) { out += raw; }));
 }
 
 Tensor GraphRecorder::initializer_f32(const std::string& name, const std::vector<float>& v, const Shape& shape) {
-  const bool was = impl_->tracing;
-  impl_->tracing = false;
-  const int id = impl_->add_static_init(name, ElemType::kFloat, shape, [v](std::string& out) {
-    out.append(reinterpret_cast<const char*>(v.data()), v.size() * 4);
-  });
-  impl_->tracing = was;
-  return impl_->tensor(id);
+  const std::string raw = raw_bytes(v);
+  return impl_->tensor(impl_->add_static_init(name, ElemType::kFloat, shape, [raw](std::string& out) { out += raw; }));
 }
 
 ElemType GraphRecorder::type_of(const Tensor& t) const { return impl_->val(impl_->use(t)).type; }
@@ -413,15 +408,11 @@ void GraphRecorder::to_host(const Tensor&, float*) {
 
 Tensor GraphRecorder::load_weight(const WeightView& w) {
   const ElemType T = compute_;
-  const bool was = impl_->tracing;
-  impl_->tracing = false;
-  const int id = impl_->add_static_init(w.name, T, w.shape, [w, T](std::string& out) {
+  return impl_->tensor(impl_->add_static_init(w.name, T, w.shape, [w, T](std::string& out) {
     std::vector<float> f(size_t(numel(w.shape)));
     convert_to_f32(w, f.data());
     append_floats(out, f.data(), f.size(), T);
-  });
-  impl_->tracing = was;
-  return impl_->tensor(id);
+  }));
 }
 
 Tensor GraphRecorder::load_linear_weight(const WeightView& w, WeightQuant q) {
@@ -588,15 +579,11 @@ Tensor GraphRecorder::layer_norm(const Tensor& x, const Tensor* weight, const Te
     const std::string name = std::string("layer_norm.") + what + "." + std::to_string(D);
     for (size_t i = 0; i < m.statics.size(); i++)
       if (m.statics[i].kind == Impl::Kind::kInit && m.statics[i].name == name) return int(i);
-    const bool was = m.tracing;
-    m.tracing = false;
     const ElemType T = compute_;
-    const int id = m.add_static_init(name, T, {D}, [D, T, value](std::string& out) {
+    return m.add_static_init(name, T, {D}, [D, T, value](std::string& out) {
       std::vector<float> v(size_t(D), value);
       append_floats(out, v.data(), v.size(), T);
     });
-    m.tracing = was;
-    return id;
   };
   const int w = weight ? m.use(*weight) : filled("ones", 1.f);
   const int b = bias ? m.use(*bias) : filled("zeros", 0.f);

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "../core/status.h"
+#include "../core/tensor.h"
 #include "../models/pixart_dit/pixart_dit.h"
 #include "../models/pixart_dit/sincos.h"
 #include "../models/t5/t5_encoder.h"
@@ -268,11 +269,7 @@ ExportSummary export_model(const ExportOptions& opt) {
 
   // Weights' bytes decide inline vs external data (protobuf caps a file at 2 GB).
   int64_t weight_bytes = 0;
-  for (const Initializer& i : g.initializers) {
-    int64_t n = 1;
-    for (int64_t d : i.dims) n *= d;
-    weight_bytes += elem_bytes(i.type, n);
-  }
+  for (const Initializer& i : g.initializers) weight_bytes += elem_bytes(i.type, numel(i.dims));
   const bool external = opt.external == ExternalData::kAlways ||
                         (opt.external == ExternalData::kAuto && weight_bytes > (int64_t(1) << 30));
   ExportSummary sum;

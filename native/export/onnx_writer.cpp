@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "../core/status.h"
+#include "../core/tensor.h"
 
 namespace pixart::onnx {
 
@@ -199,8 +200,7 @@ WriteResult write_model(const std::string& path, const Graph& g, const ModelInfo
     std::string bytes;
     for (const Initializer& init : g.initializers) {
       if (cancel && cancel->load()) fail(StatusCode::kCancelled, "ONNX export cancelled; nothing was written");
-      int64_t n = 1;
-      for (int64_t d : init.dims) n *= d;
+      const int64_t n = numel(init.dims);
       bytes.clear();
       init.fill(bytes);
       if (static_cast<int64_t>(bytes.size()) != elem_bytes(init.type, n))
