@@ -17,6 +17,7 @@ import { AutoencoderKL } from '../lib/models/AutoencoderKL.js';
 import { PixArtTransformer2DModel } from '../lib/models/PixArtTransformer2DModel.js';
 import { T5EncoderModel } from '../lib/models/T5EncoderModel.js';
 import { TorchGenerator } from '../lib/random/TorchGenerator.js';
+import { floatToHalf } from '../lib/tools/randomModel.js';
 import { randnTensor } from '../lib/random/randnTensor.js';
 import { cosine, expectClose, fixtureCase, refF32, refInts, TINY_MODEL, TINY_MODEL_512 } from './helpers/fixtures.js';
 
@@ -46,23 +47,9 @@ async function session(path: string, exact = false) {
   return s;
 }
 
-// float32 <-> IEEE half (round to nearest even), for the float16 graphs' inputs and outputs.
-const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
+// float32 <-> IEEE half, for the float16 graphs' inputs and outputs (floatToHalf rounds to nearest even).
 function toHalf(v: Float32Array): Uint16Array {
-  const out = new Uint16Array(v.length);
-  for (let i = 0; i < v.length; i++) {
-    f32[0] = v[i];
-    const x = u32[0], sign = (x >>> 16) & 0x8000, abs = x & 0x7fffffff;
-    if (abs >= 0x477ff000) out[i] = sign | 0x7c00;
-    else if (abs < 0x38800000) out[i] = sign | Math.round(Math.abs(v[i]) * 16777216);
-    else {
-      let h = (((abs >>> 23) - 112) << 10) | ((abs & 0x7fffff) >>> 13);
-      const rest = abs & 0x1fff;
-      if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++;
-      out[i] = sign | h;
-    }
-  }
-  return out;
+  return Uint16Array.from(v, floatToHalf);
 }
 function fromHalf(h: Uint16Array): Float32Array {
   const out = new Float32Array(h.length);
