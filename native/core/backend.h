@@ -52,6 +52,18 @@ class Backend {
   // blocks); tensors still alive are untouched. A no-op for backends without a cache.
   virtual void empty_cache() {}
 
+  // Device memory as the backend sees it; false for backends that keep tensors in host memory.
+  struct MemoryStats {
+    size_t in_use = 0;        // bytes held by live tensors and weights
+    size_t peak_in_use = 0;   // high-water mark of in_use since creation or reset_peak_memory()
+    size_t reserved = 0;      // bytes obtained from the device (in_use + cached free blocks)
+    size_t device_free = 0;   // the whole device's free memory (every process), from the driver
+    size_t device_total = 0;
+  };
+  virtual bool memory_stats(MemoryStats* /*out*/) const { return false; }
+  // Starts a new high-water mark at the current in_use.
+  virtual void reset_peak_memory() {}
+
   // --- linear algebra ---
   // y[..., N] = act(x[..., K] · w[N, K]^T + bias[N]) + residual[..., N]   (bias, residual optional)
   virtual Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias,
