@@ -60,7 +60,7 @@ class Backend {
     size_t device_free = 0;   // the whole device's free memory (every process), from the driver
     size_t device_total = 0;
   };
-  virtual bool memory_stats(MemoryStats* /*out*/) const { return false; }
+  virtual bool memory_usage(MemoryStats* /*out*/) const { return false; }
   // Starts a new high-water mark at the current in_use.
   virtual void reset_peak_memory() {}
 

@@ -711,6 +711,24 @@ bool CudaBackend::has_non_finite(const Tensor& t) {
 
 PoolStats CudaBackend::memory_stats() const { return impl_->pool->stats(); }
 
+bool CudaBackend::memory_usage(MemoryStats* out) const {
+  enter();  // cudaMemGetInfo reports the calling thread's current device
+  const PoolStats s = impl_->pool->stats();
+  out->in_use = s.in_use;
+  out->peak_in_use = s.peak_in_use;
+  out->reserved = s.reserved;
+  size_t free_b = 0, total_b = 0;
+  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+    cudaGetLastError();
+    free_b = total_b = 0;
+  }
+  out->device_free = free_b;
+  out->device_total = total_b;
+  return true;
+}
+
+void CudaBackend::reset_peak_memory() { impl_->pool->reset_peak(); }
+
 void CudaBackend::empty_cache() {
   enter();
   check_cuda(cudaStreamSynchronize(impl_->stream), "empty_cache");

@@ -74,6 +74,8 @@ class CudaBackend final : public Backend {
   // True if t holds a NaN or +-Inf (a reduction kernel; synchronises).
   bool has_non_finite(const Tensor& t);
   PoolStats memory_stats() const;
+  bool memory_usage(MemoryStats* out) const override;  // the pool's figures + the driver's free/total
+  void reset_peak_memory() override;
   void empty_cache() override;  // returns the pool's cached blocks to the device
   void synchronize();   // waits for the stream; throws what the device reported
   const CudaBackendOptions& options() const;

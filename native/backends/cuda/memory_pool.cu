@@ -97,6 +97,11 @@ void MemoryPool::release(void* p, size_t granted, bool exact) noexcept {
   st_.cached += granted;
 }
 
+void MemoryPool::reset_peak() noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  st_.peak_in_use = st_.in_use;
+}
+
 void MemoryPool::empty_cache_locked() noexcept {
   int cur = -1;
   if (cudaGetDevice(&cur) == cudaSuccess && cur != device_) cudaSetDevice(device_);

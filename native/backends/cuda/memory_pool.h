@@ -39,6 +39,8 @@ class MemoryPool {
   // Returns every cached block to the device (cudaFree synchronises the device first).
   void empty_cache() noexcept;
   PoolStats stats() const;
+  // A new high-water mark starting at the current in_use.
+  void reset_peak() noexcept;
   int device() const { return device_; }
 
   // The size class of a request: powers of two up to 1 MiB, then 8 classes per octave.
