@@ -3,7 +3,7 @@
  * PixArtAlphaPipeline.
  */
 export { PixArtError, type PixArtErrorCode } from './errors.js';
-export { Engine, type Device, type EngineOptions } from './engine/Engine.js';
+export { Engine, type Device, type EngineOptions, type MemoryStats } from './engine/Engine.js';
 export { PixArtAlphaPipeline, type PipelineLoadOptions } from './pipeline/PixArtAlphaPipeline.js';
 export type {
   EncodePromptOptions, GenerateOptions, GenerateResult, HostTensor, OutputType, PromptEmbeddings, StepInfo,

@@ -19,6 +19,16 @@ describe('Engine', () => {
     await expect(engine.emptyCache()).rejects.toMatchObject({ code: 'ERR_PIXART_DISPOSED' });
   });
 
+  it('has no device memory figures on the CPU; memoryStats on a disposed engine is a typed error', () => {
+    const engine = Engine.create({ threads: 1 });
+    expect(engine.memoryStats()).toBeNull();
+    engine.resetPeakMemory();
+    expect(engine.memoryStats()).toBeNull();
+    engine.dispose();
+    expect(() => engine.memoryStats()).toThrow(expect.objectContaining({ code: 'ERR_PIXART_DISPOSED' }));
+    expect(() => engine.resetPeakMemory()).toThrow(expect.objectContaining({ code: 'ERR_PIXART_DISPOSED' }));
+  });
+
   it('keeps the event loop turning while a model loads and runs', async () => {
     const engine = Engine.create({ threads: 2 });
     let ticks = 0;

@@ -1,6 +1,8 @@
 import { PixArtError } from '../errors.js';
-import { callNative, loadAddon } from '../native/binding.js';
-import type { CudaProbe, NativeEngine } from '../native/AddonTypes.js';
+import { callNative, loadAddon, nativeError } from '../native/binding.js';
+import type { CudaProbe, NativeEngine, NativeMemoryStats } from '../native/AddonTypes.js';
+
+export type MemoryStats = NativeMemoryStats;
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
@@ -91,6 +93,26 @@ export class Engine {
   async emptyCache(): Promise<void> {
     this.assertLive();
     await callNative(() => this.native.emptyCache(), 'emptyCache');
+  }
+
+  /**
+   * Device memory of a GPU engine, read at once (not queued behind running jobs): bytes in use by
+   * tensors and weights, their peak, bytes reserved by the pool, and the device's free/total.
+   * null on the CPU (tensors live in host memory).
+   */
+  memoryStats(): MemoryStats | null {
+    this.assertLive();
+    try {
+      return this.native.memoryStats();
+    } catch (e) {
+      throw nativeError(e, 'memoryStats');
+    }
+  }
+
+  /** Starts a new peak (memoryStats().peakInUseBytes) at the current in-use figure. */
+  resetPeakMemory(): void {
+    this.assertLive();
+    this.native.resetPeakMemory();
   }
 
   get disposed(): boolean {

@@ -76,9 +76,25 @@ export interface NativeEngine {
   /** Returns the backend's cached device memory (GPU pool) to the device, after queued work. */
   emptyCache(): Promise<void>;
   loadVAE(folder: string, weights?: string): Promise<NativeAutoencoderKL>;
+  /** The backend's device memory now (read at once, not queued); null on the CPU backend. */
+  memoryStats(): NativeMemoryStats | null;
+  /** Starts a new peak (peakInUseBytes) at the current in-use figure. */
+  resetPeakMemory(): void;
   /** Jobs queued or running on this engine's thread. */
   pending(): number;
   dispose(): void;
+}
+
+export interface NativeMemoryStats {
+  /** Bytes held by live tensors and weights (the engine's memory pool). */
+  inUseBytes: number;
+  /** High-water mark of inUseBytes since the engine was created or resetPeakMemory(). */
+  peakInUseBytes: number;
+  /** Bytes the pool has obtained from the device: in use plus cached free blocks (emptyCache() returns those). */
+  reservedBytes: number;
+  /** The whole device's free and total memory, every process included (from the driver). */
+  deviceFreeBytes: number;
+  deviceTotalBytes: number;
 }
 
 export interface CudaProbe {

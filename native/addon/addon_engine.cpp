@@ -62,6 +62,8 @@ Napi::Function Engine::Init(Napi::Env env) {
                      {InstanceMethod<&Engine::LoadT5>("loadT5"), InstanceMethod<&Engine::LoadDiT>("loadDiT"),
                       InstanceMethod<&Engine::LoadVAE>("loadVAE"), InstanceMethod<&Engine::Pending>("pending"),
                       InstanceMethod<&Engine::EmptyCache>("emptyCache"),
+                      InstanceMethod<&Engine::MemoryStats>("memoryStats"),
+                      InstanceMethod<&Engine::ResetPeakMemory>("resetPeakMemory"),
                       InstanceMethod<&Engine::Dispose>("dispose"), InstanceAccessor<&Engine::Device>("device"),
                       InstanceAccessor<&Engine::Threads>("threads")});
 }
@@ -140,6 +142,31 @@ Napi::Value Engine::EmptyCache(const Napi::CallbackInfo& info) {
 
 Napi::Value Engine::Pending(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), core_ ? double(core_->thread->pending()) : 0.0);
+}
+
+// memoryStats(): the backend's device memory now (not queued: the pool's counters are read
+// under its lock while the engine thread runs); null for the CPU backend.
+Napi::Value Engine::MemoryStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto core = Core(env);
+  Backend::MemoryStats m;
+  bool have = false;
+  Status s = guarded([&] { have = core->backend->memory_usage(&m); });
+  if (!s.ok()) throw MakeError(env, s);
+  if (!have) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("inUseBytes", double(m.in_use));
+  o.Set("peakInUseBytes", double(m.peak_in_use));
+  o.Set("reservedBytes", double(m.reserved));
+  o.Set("deviceFreeBytes", double(m.device_free));
+  o.Set("deviceTotalBytes", double(m.device_total));
+  return o;
+}
+
+Napi::Value Engine::ResetPeakMemory(const Napi::CallbackInfo& info) {
+  auto core = Core(info.Env());
+  core->backend->reset_peak_memory();
+  return info.Env().Undefined();
 }
 
 // Models already loaded keep the backend alive; the engine thread finishes queued jobs first.
