@@ -19,6 +19,17 @@ describe('Engine', () => {
     await expect(engine.emptyCache()).rejects.toMatchObject({ code: 'ERR_PIXART_DISPOSED' });
   });
 
+  it('shared(): options that mean the same engine give the same engine', () => {
+    const a = Engine.shared({ threads: 1 });
+    expect(Engine.shared({ threads: 1, dtype: 'float32' })).toBe(a);
+    expect(Engine.shared({ threads: 1, dtype: 'bfloat16' })).toBe(a);  // the CPU always computes in float32
+    expect(Engine.shared({ threads: 2 })).not.toBe(a);
+    a.dispose();
+    expect(Engine.shared({ threads: 1 })).not.toBe(a);  // a disposed engine is replaced
+    Engine.shared({ threads: 1 }).dispose();
+    Engine.shared({ threads: 2 }).dispose();
+  });
+
   it('has no device memory figures on the CPU; memoryStats on a disposed engine is a typed error', () => {
     const engine = Engine.create({ threads: 1 });
     expect(engine.memoryStats()).toBeNull();

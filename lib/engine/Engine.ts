@@ -63,7 +63,10 @@ export class Engine {
 
   /** The process-wide engine for these options (created on first use). */
   static shared(options: EngineOptions = {}): Engine {
-    const key = `${options.device ?? 'cpu'}/${options.threads ?? 0}/${options.dtype ?? ''}/${options.allowTf32 ?? false}`;
+    // Options that mean the same engine give the same key (the GPU dtype defaults to float16; the CPU is always float32).
+    const device = options.device ?? 'cpu';
+    const dtype = device === 'cpu' ? 'float32' : options.dtype ?? 'float16';
+    const key = `${device}/${options.threads ?? 0}/${dtype}/${options.allowTf32 ?? false}`;
     let e = Engine.#shared.get(key);
     if (!e || e.#disposed) {
       e = Engine.create(options);
