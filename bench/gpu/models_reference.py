@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from gpu_common import log, peak, reset_peak, times_ms
+from gpu_common import DevicePeak, log, peak, reset_peak, times_ms
 
 
 def main():
@@ -104,6 +104,8 @@ def main():
         from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, PixArtAlphaPipeline, PixArtTransformer2DModel
         from transformers import T5EncoderModel, T5Tokenizer
         dt = torch.float16
+        torch.cuda.empty_cache()
+        device_before_load = DevicePeak.used()  # the CUDA context and whatever the sections above left cached
         t0 = time.perf_counter()
         pipe = PixArtAlphaPipeline(
             tokenizer=T5Tokenizer.from_pretrained(args.tokenizer),
@@ -118,12 +120,15 @@ def main():
         for n in (1, 4):
             reset_peak(dev)
             seeds = iter(range(3))
-            ts = times_ms(lambda: pipe(prompt, num_inference_steps=20, height=1024, width=1024, guidance_scale=4.5,
-                                       num_images_per_prompt=n, output_type='np',
-                                       generator=torch.Generator(dev).manual_seed(next(seeds))),
-                          dev, warmup=0, reps=3)
+            with DevicePeak() as dp:
+                ts = times_ms(lambda: pipe(prompt, num_inference_steps=20, height=1024, width=1024, guidance_scale=4.5,
+                                           num_images_per_prompt=n, output_type='np',
+                                           generator=torch.Generator(dev).manual_seed(next(seeds))),
+                              dev, warmup=0, reps=3)
             log(section='pipeline', what='diffusers PixArtAlphaPipeline 1024x1024 20 steps fp16 sdpa', batch=n,
-                median_ms=round(statistics.median(ts[1:]), 1), first_ms=round(ts[0], 1), peak_bytes=peak(dev))
+                median_ms=round(statistics.median(ts[1:]), 1), first_ms=round(ts[0], 1), peak_bytes=peak(dev),
+                peak_reserved_bytes=torch.cuda.max_memory_reserved(), device_peak_bytes=dp.peak,
+                device_before_load_bytes=device_before_load)
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -30,6 +30,10 @@ const arg = (name: string, def?: string): string => {
 const pipelineDir = arg('pipeline', '');
 const tinyDir = arg('tiny', '');
 const sections = new Set(arg('sections', 'tiny,async,e2e,lowmem').split(','));
+// A dry run of the full-size sections on any machine: --device cpu --size 64 --steps 2 with the tiny model as --pipeline.
+const device = arg('device', 'cuda') as 'cuda' | 'cpu';
+const SIZE = Number(arg('size', '1024'));
+const STEPS = Number(arg('steps', '20'));
 const log = (o: Record<string, unknown>): void => console.log(JSON.stringify(o));
 const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -43,8 +47,8 @@ class DevicePeak {
   constructor(private engine: Engine) {}
   used(): number {
     const m = this.engine.memoryStats();
-    if (!m) throw new Error('memoryStats() is null on a CUDA engine');
-    return m.deviceTotalBytes - m.deviceFreeBytes;
+    if (!m && this.engine.device !== 'cpu') throw new Error('memoryStats() is null on a CUDA engine');
+    return m ? m.deviceTotalBytes - m.deviceFreeBytes : 0;
   }
   start(): void {
     this.peak = this.used();
@@ -142,15 +146,15 @@ async function loadFull(quant: 'int8' | 'int4'): Promise<PixArtAlphaPipeline> {
   let pipe = loaded.get(quant);
   if (pipe && !pipe.transformer?.disposed) return pipe;
   const t0 = performance.now();
-  pipe = await PixArtAlphaPipeline.fromPretrained(pipelineDir, { device: 'cuda', textEncoderQuantization: quant });
+  pipe = await PixArtAlphaPipeline.fromPretrained(pipelineDir, { device, textEncoderQuantization: quant });
   log({ section: 'load', t5: quant, ms: round(performance.now() - t0) });
   loaded.set(quant, pipe);
   return pipe;
 }
 // The engines the pipelines use (Engine.shared keys), created before any weights so that the
 // memory figures are taken above the CUDA context and the engines' own handles.
-const mainEngine = (): Engine => Engine.shared({ device: 'cuda' });
-const textEngine = (): Engine => Engine.shared({ device: 'cuda', dtype: 'bfloat16' });
+const mainEngine = (): Engine => Engine.shared({ device });
+const textEngine = (): Engine => Engine.shared({ device, dtype: 'bfloat16' });
 let baselineBytes: number | undefined;
 /** Device memory in use with both engines created and nothing loaded (CUDA context, cuBLAS/cuDNN handles). */
 async function baseline(): Promise<number> {
@@ -164,7 +168,9 @@ async function baseline(): Promise<number> {
 }
 
 const full = (n: number, seed: number, extra: Partial<GenerateOptions> = {}): GenerateOptions => ({
-  prompt: PROMPT, numInferenceSteps: 20, height: 1024, width: 1024, guidanceScale: 4.5, numImagesPerPrompt: n, seed, ...extra,
+  prompt: PROMPT, numInferenceSteps: STEPS, height: SIZE, width: SIZE, guidanceScale: 4.5, numImagesPerPrompt: n, seed,
+  useResolutionBinning: SIZE === 1024 ? undefined : false,  // 1024x1024 is its own bin; a dry run stays at its small size
+  ...extra,
 });
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -193,7 +199,7 @@ async function sectionAsync(): Promise<void> {
   const r1 = await pipe.generate(full(1, 1, { onStep: (s) => void steps.push(s.step) }));
   const ms = performance.now() - t0;
   clearInterval(timer);
-  log({ section: 'async', what: 'event loop during a 1024x1024 generation', generate_ms: round(ms), timer_ticks: ticks,
+  log({ section: 'async', what: `event loop during a ${SIZE}x${SIZE} generation`, generate_ms: round(ms), timer_ticks: ticks,
     worst_timer_gap_ms: round(worstGap), progress_calls: steps.length, progress_steps: steps.join(',') });
 
   // Cancellation mid-loop: abort at step 5; the promise rejects with the signal's reason.
@@ -203,7 +209,7 @@ async function sectionAsync(): Promise<void> {
   const t1 = performance.now();
   const res = await pipe.generate(full(1, 2, {
     signal: ac.signal,
-    onStep: (s) => { if (s.step === 5) { abortedAt = performance.now(); ac.abort(reason); } },
+    onStep: (s) => { if (s.step === Math.min(5, STEPS - 2)) { abortedAt = performance.now(); ac.abort(reason); } },
   })).then(() => 'resolved', (e) => (e === reason ? 'rejected with the reason' : `rejected with ${String(e)}`));
   const rejectMs = performance.now() - abortedAt;
   log({ section: 'async', what: 'cancel at step 5', outcome: res, ms_from_abort_to_reject: round(rejectMs, 2),
@@ -216,7 +222,7 @@ async function sectionAsync(): Promise<void> {
   // Two pipelines on one GPU at once (the same engines; the second has its own transformer and
   // shares the text encoder and VAE): results equal one-after-the-other runs.
   const pipe2 = await PixArtAlphaPipeline.fromPretrained(pipelineDir, {
-    device: 'cuda', tokenizer: pipe.tokenizer, textEncoder: pipe.textEncoder, vae: pipe.vae,
+    device, tokenizer: pipe.tokenizer, textEncoder: pipe.textEncoder, vae: pipe.vae,
   });
   const seqA = await pipe.generate(full(1, 3)), seqB = await pipe2.generate(full(1, 4));
   const t2 = performance.now();
@@ -229,21 +235,25 @@ async function sectionAsync(): Promise<void> {
   // Out of device memory: a decode far beyond the card (64 images of 2048x2048 at once) is a
   // typed error, and the engine keeps working.
   const zShape = [64, 4, 256, 256];
-  const z = new Float32Array(zShape.reduce((a, b) => a * b));
-  let oom = 'no error';
-  try {
-    await pipe.vae!.decode({ data: z, shape: zShape });
-  } catch (e) {
-    const err = e as { code?: string; message?: string };
-    oom = `${err.code}: ${String(err.message).slice(0, 200)}`;
+  let oom = 'not tried on the CPU';
+  if (device !== 'cpu') {
+    const z = new Float32Array(zShape.reduce((a, b) => a * b));
+    oom = 'no error';
+    try {
+      await pipe.vae!.decode({ data: z, shape: zShape });
+    } catch (e) {
+      const err = e as { code?: string; message?: string };
+      oom = `${err.code}: ${String(err.message).slice(0, 200)}`;
+    }
   }
   const afterOom = await pipe.generate(full(1, 1));
   log({ section: 'async', what: 'out of memory', error: oom, generate_after_same_bytes: sameBytes(afterOom.images![0].data, r1.images![0].data) });
 
   // NaN in the inputs is reported, not propagated.
-  const lat = new Float32Array(4 * 128 * 128);
+  const ls = [1, 4, SIZE / 8, SIZE / 8];
+  const lat = new Float32Array(ls.reduce((a, b) => a * b));
   lat[7] = Number.NaN;
-  const nan = await pipe.generate(full(1, 1, { latents: { data: lat, shape: [1, 4, 128, 128] } }))
+  const nan = await pipe.generate(full(1, 1, { latents: { data: lat, shape: ls } }))
     .then(() => 'accepted', (e) => `${(e as { code?: string }).code}: ${(e as Error).message.slice(0, 160)}`);
   log({ section: 'async', what: 'NaN in the latents', outcome: nan });
 }
@@ -290,13 +300,13 @@ async function sectionE2E(): Promise<void> {
         dec.push(t4 - t3);
       }
       log({
-        section: 'e2e', t5: quant, batch: n, size: '1024x1024', steps: 20, reps,
+        section: 'e2e', t5: quant, batch: n, size: `${SIZE}x${SIZE}`, steps: STEPS, reps,
         end_to_end_ms: round(median(e2e)), all_ms: e2e.map((x) => round(x)),
         encode_prompt_ms: round(median(enc)), denoise_loop_ms: round(median(loop)), decode_rgb_ms: round(median(dec)),
         device_peak_gb: round(peak / GB, 3), device_peak_above_contexts_gb: round((peak - before) / GB, 3),
         weights_and_contexts_after_load_gb: round((afterLoad - before) / GB, 3),
-        pool_peak_main_gb: round(main.memoryStats()!.peakInUseBytes / GB, 3),
-        pool_peak_text_gb: round(text.memoryStats()!.peakInUseBytes / GB, 3),
+        pool_peak_main_gb: round((main.memoryStats()?.peakInUseBytes ?? 0) / GB, 3),
+        pool_peak_text_gb: round((text.memoryStats()?.peakInUseBytes ?? 0) / GB, 3),
       });
     }
     // Memory with the VAE tiled (diffusers' enable_tiling), batch 1.
@@ -326,12 +336,12 @@ async function sectionLowMem(): Promise<void> {
     meter.start();
     const t0 = performance.now();
     const textOnly = await PixArtAlphaPipeline.fromPretrained(pipelineDir, {
-      device: 'cuda', textEncoderQuantization: quant, transformer: null, vae: null,
+      device, textEncoderQuantization: quant, transformer: null, vae: null,
     });
     const emb = await textOnly.encodePrompt(PROMPT);
     textOnly.dispose();
     await text.emptyCache();
-    const pipe = await PixArtAlphaPipeline.fromPretrained(pipelineDir, { device: 'cuda', textEncoder: null, tokenizer: null });
+    const pipe = await PixArtAlphaPipeline.fromPretrained(pipelineDir, { device, textEncoder: null, tokenizer: null });
     pipe.vae!.enableTiling();
     const r = await pipe.generate({
       ...full(1, 30), prompt: undefined, promptEmbeds: emb.promptEmbeds, promptAttentionMask: emb.promptAttentionMask,

@@ -4,6 +4,7 @@
 #
 #   native/backends/cuda/gpu_check.sh pack     # test + bench binaries and libpixart_cuda.so -> .gpu-check/
 #   tar -C bench/.diffusers -cJf .gpu-check/diffusers.tar.xz --exclude=__pycache__ diffusers
+#   bench/gpu/pack_node.sh                      # node + the bundled TS pipeline + the addon (step 5)
 #
 # then: run(command="bash bench/gpu/run.sh", carry=[".gpu-check"], timeout_s=...).
 # Steps (each with its own time limit, each logged under $OUT even if a later one fails):
@@ -15,13 +16,15 @@
 #   3. pixart_cuda_bench on the same weights: micro (ops), bench (forward, 20-step loop), check
 #      (CPU fp32 vs diffusers fp32; CUDA f16/bf16/f32 vs CPU fp32), t5 (bf16/int8/int4 vs fp32),
 #      vae (f16/bf16/f32 decode vs fp32, PSNR), memory (device peak of a 1024x1024 generation)
-# Steps run in the order 1, 4, 2, 3. PIXART_GPU_STEPS picks steps; PIXART_GPU_SECTIONS picks
+#   5. the TypeScript pipeline through N-API on the same weights (bench/gpu/pipeline_gpu.ts):
+#      fixture cases, async behaviour, end-to-end timings and memory, the low-memory workflow
+# Steps run in the order 1, 4, 2, 3, 5. PIXART_GPU_STEPS picks steps; PIXART_GPU_SECTIONS picks
 # pixart_cuda_bench's sections.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/pixart-gpu-out}
 mkdir -p "$out"
-steps=${PIXART_GPU_STEPS:-1,4,2,3}
+steps=${PIXART_GPU_STEPS:-1,4,2,3,5}
 work=/tmp/pixart-gpu-work
 mkdir -p "$work/site" "$work/bin"
 t_start=$(date +%s)
@@ -73,6 +76,26 @@ if [[ ,$steps, == *,3,* ]]; then
   done
   cat "$out/ours.jsonl"
   tail -5 "$out/ours.err"
+fi
+if [[ ,$steps, == *,5,* ]]; then
+  stamp "5. the TypeScript pipeline through N-API (node)"
+  pipe="$work/pipeline"
+  mkdir -p "$work/node" "$pipe"
+  if tar -C "$work/node" -xJf .gpu-check/node.tar.xz && cp "$work/bin/libpixart_cuda.so" "$work/node/pkg/build-cmake/Release/"; then
+    # A diffusers folder: the random weights saved by steps 1 and 4, the real configs, the T5 tokenizer.
+    cp "$model_cfg/model_index.json" "$pipe/"
+    ln -sfn "$PWD/$model_cfg/scheduler" "$pipe/scheduler"
+    ln -sfn "$PWD/test/fixtures/pixart-tiny/tokenizer" "$pipe/tokenizer"
+    for c in transformer text_encoder vae; do ln -sfn "$work/$c" "$pipe/$c"; done
+    timeout "${PIXART_GPU_T5:-300}" "$work/node/bin/node" "$work/node/pkg/dist/gpu/pipeline_gpu.mjs" --pipeline "$pipe" \
+      --tiny "$PWD/test/fixtures/pixart-tiny" --sections "${PIXART_NODE_SECTIONS:-tiny,async,e2e,lowmem}" \
+      > "$out/node.jsonl" 2> "$out/node.err" || { status=1; echo "step 5 failed"; }
+    cat "$out/node.jsonl"
+    tail -5 "$out/node.err"
+  else
+    status=1
+    echo "step 5: unpack failed"
+  fi
 fi
 stamp "done, status $status"
 exit $status
