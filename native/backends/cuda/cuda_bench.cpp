@@ -235,16 +235,37 @@ void section_bench(const Args& a) {
   for (int64_t B : {2, 8}) {
     const DiTInputs in = make_inputs(*g, cfg, d, d.sq, B);
     for (int w = 0; w < 3; w++) down(*g, model->forward(in));
-    std::vector<double> ts;
+    std::vector<double> ts, enqueue;
     for (int r = 0; r < 15; r++) {
       t0 = Clock::now();
       Tensor y = model->forward(in);
+      enqueue.push_back(ms_since(t0));  // host time to launch the whole forward (what a CUDA graph would save at most)
       sync(*g);
       ts.push_back(ms_since(t0));
     }
     std::printf("{\"section\":\"bench\",\"what\":\"dit forward 1024x1024\",\"batch\":%lld,\"median_ms\":%.2f,"
-                "\"min_ms\":%.2f,\"peak_bytes\":%zu}\n",
-                (long long)B, median(ts), *std::min_element(ts.begin(), ts.end()), peak_bytes(*g));
+                "\"min_ms\":%.2f,\"host_enqueue_median_ms\":%.2f,\"peak_bytes\":%zu}\n",
+                (long long)B, median(ts), *std::min_element(ts.begin(), ts.end()), median(enqueue), peak_bytes(*g));
+    std::fflush(stdout);
+  }
+  // Smaller images at batch 2: where the host's launch time nears the GPU time, a CUDA graph of
+  // the step would pay; the enqueue figure says how close it is.
+  for (int64_t side : {64, 32}) {
+    Case c{std::to_string(side * 8), side, side, {}, {}};
+    c.latents.assign(d.sq.latents.begin(), d.sq.latents.begin() + size_t(cfg.in_channels * side * side));
+    const DiTInputs in = make_inputs(*g, cfg, d, c, 2);
+    for (int w = 0; w < 3; w++) down(*g, model->forward(in));
+    std::vector<double> ts, enqueue;
+    for (int r = 0; r < 15; r++) {
+      t0 = Clock::now();
+      Tensor y = model->forward(in);
+      enqueue.push_back(ms_since(t0));
+      sync(*g);
+      ts.push_back(ms_since(t0));
+    }
+    std::printf("{\"section\":\"bench\",\"what\":\"dit forward %lldx%lld\",\"batch\":2,\"median_ms\":%.3f,"
+                "\"host_enqueue_median_ms\":%.3f}\n",
+                (long long)(side * 8), (long long)(side * 8), median(ts), median(enqueue));
     std::fflush(stdout);
   }
 
