@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "quant.h"
+#include "rgb8.h"
 #include "status.h"
 #include "tensor.h"
 #include "weights.h"
@@ -32,6 +33,13 @@ class Backend {
   virtual Tensor empty(const Shape& shape) = 0;
   virtual Tensor from_host(const float* data, const Shape& shape) = 0;
   virtual void to_host(const Tensor& t, float* out) = 0;
+  // A decoded image x [B, C, H, W] (C = 3: RGB) as 8-bit bytes out [B, H, W, C] (x.numel() of
+  // them) in host memory: diffusers' postprocess to 'pil' in float32, after widening x from the
+  // backend's dtype, v = clamp(x / 2 + 0.5, 0, 1), byte = round_half_even(v * 255), NaN -> 0
+  // (core/rgb8.h; the same bytes as lib/pipeline/images.ts gives from to_host's floats).
+  // Returns true if any element of x is NaN or +-Inf. The default downloads x with to_host and
+  // converts on the host; a GPU backend converts on the device and downloads only the bytes.
+  virtual bool to_host_rgb8(const Tensor& x, uint8_t* out) { return default_to_host_rgb8(*this, x, out); }
   // A checkpoint tensor (any storage dtype) as a compute tensor. May alias the mapped file.
   virtual Tensor load_weight(const WeightView& w) = 0;
 

@@ -6,11 +6,12 @@
 // compiler, and the version number guards that. Nothing here throws: failures come back as a
 // status code (a pixart::StatusCode value) and a message. pixart_cuda_stream and
 // pixart_cuda_device came later without a bump: they only add symbols, so a caller resolves them
-// with dlsym and treats a missing one as an older library.
+// with dlsym and treats a missing one as an older library. Version 3: pixart::Backend gained the
+// virtual to_host_rgb8, which changes the vtable the addon calls through.
 #pragma once
 #include <stddef.h>
 
-#define PIXART_CUDA_ABI_VERSION 2
+#define PIXART_CUDA_ABI_VERSION 3
 
 #ifdef __cplusplus
 extern "C" {

@@ -19,6 +19,7 @@
 #include "layout.cuh"
 #include "norms.cuh"
 #include "quant_gemm.cuh"
+#include "rgb.cuh"
 #include "rowwise.cuh"
 
 namespace pixart::cuda {
@@ -274,6 +275,26 @@ void CudaBackend::to_host(const Tensor& t, float* out) {
     check_cuda(cudaMemcpyAsync(out, src, size_t(n) * 4, cudaMemcpyDeviceToHost, s), "to_host");
   }
   check_cuda(cudaStreamSynchronize(s), "to_host (work queued before it failed)");
+}
+
+bool CudaBackend::to_host_rgb8(const Tensor& x, uint8_t* out) {
+  enter();
+  PIXART_PROFILE("to_host_rgb8");
+  kChecks.image(x, "to_host_rgb8");
+  const void* p = dev(x, "to_host_rgb8", "x");
+  const int64_t n = x.numel();
+  cudaStream_t s = impl_->stream;
+  int flag = 0;
+  DeviceBuffer bytes;
+  check_cuda(cudaMemsetAsync(impl_->flag.get(), 0, sizeof(int), s), "to_host_rgb8");
+  if (n > 0) {
+    bytes = DeviceBuffer(*impl_->pool, size_t(n));
+    launch_rgb8(impl_->dt, p, x.dim(0), x.dim(1), x.dim(2) * x.dim(3), bytes.as<uint8_t>(), impl_->flag.as<int>(), s);
+    check_cuda(cudaMemcpyAsync(out, bytes.get(), size_t(n), cudaMemcpyDeviceToHost, s), "to_host_rgb8");
+  }
+  check_cuda(cudaMemcpyAsync(&flag, impl_->flag.get(), sizeof(int), cudaMemcpyDeviceToHost, s), "to_host_rgb8");
+  check_cuda(cudaStreamSynchronize(s), "to_host_rgb8 (work queued before it failed)");
+  return flag != 0;
 }
 
 // The device dtype of a checkpoint tensor (F32/F16/BF16), with its size checked against its shape.

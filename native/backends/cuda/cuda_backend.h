@@ -2,7 +2,7 @@
 //
 // Every tensor of a backend holds its compute dtype in device memory from the backend's
 // caching pool (memory_pool.h); weights are converted on upload (load_weight), host arrays
-// are float32 both ways (from_host / to_host). All work is enqueued on the backend's one
+// are float32 both ways (from_host / to_host; to_host_rgb8 downloads bytes). All work is enqueued on the backend's one
 // stream; to_host and has_non_finite synchronise. Accumulation is fp32 throughout (GEMM
 // compute type, softmax, norm statistics); with compute kF32 and TF32 off, results match the
 // CPU backend to float32 rounding.
@@ -35,6 +35,9 @@ class CudaBackend final : public Backend {
   Tensor empty(const Shape& shape) override;
   Tensor from_host(const float* data, const Shape& shape) override;
   void to_host(const Tensor& t, float* out) override;
+  // The bytes are made on the device (rgb.cuh, with the NaN/Inf flag in the same kernel); only
+  // they (a quarter of to_host's floats) and the flag are downloaded. Synchronises.
+  bool to_host_rgb8(const Tensor& x, uint8_t* out) override;
   Tensor load_weight(const WeightView& w) override;
   // Quantised weights stay packed on the device (int8 / int4) and linear() reads them with its
   // own kernel; in f32 compute the dequantised values are kept dense, as on the CPU.

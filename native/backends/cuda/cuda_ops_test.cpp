@@ -13,6 +13,7 @@
 // at the repository (for test/fixtures) when the binary runs away from where it was built.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -541,6 +542,91 @@ TEST_CASE("cuda has_non_finite finds NaN and Inf") {
   const float big[2] = {1.f, 70000.f};
   Tensor t = g.from_host(big, {2});
   CHECK(pixart_cuda_has_non_finite(&g, &t, nullptr, nullptr, 0) == 1);
+}
+
+// The device conversion against Backend's default (to_host, then core/rgb8.h on the host) on
+// the same tensor: both see the values the backend stores, so the bytes must be equal, not close.
+TEST_CASE("cuda to_host_rgb8: bytes and NaN/Inf flag equal to the default implementation (f32, f16, bf16)") {
+  REQUIRE_CUDA();
+  auto bits = [](uint32_t u) {
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  };
+  // Exact .5 products (round half to even), clamps at both ends, +-0, tiny, huge (core/rgb8_test.cpp).
+  const uint32_t special[] = {0x00000000u, 0x80000000u, 0xbe58d8d6u, 0xbe58d8d5u, 0xbe50d0ceu, 0x3c00807eu,
+                              0xbc00807eu, 0x3f129292u, 0x3f7cfcfbu, 0x3f7efefeu, 0x3f800000u, 0x3f7fffffu,
+                              0x3fc00000u, 0x42c80000u, 0x7f7fc99eu, 0xbf800000u, 0xbf7fffffu, 0xbfc00000u,
+                              0xc2c80000u, 0xff7fc99eu, 0x0da24260u};
+  struct Img {
+    Shape shape;
+    std::vector<float> v;
+    bool non_finite;
+  };
+  std::vector<Img> imgs;
+  {  // [2, 3, 37, 53]: a pixel count that is no multiple of the block; decode-like range with clamps
+    Img a{{2, 3, 37, 53}, rnd(2 * 3 * 37 * 53, 131, 0.7f), false};
+    for (size_t i = 0; i < a.v.size(); i += 13) a.v[i] = float(int(i % 255)) / 255.f * 2.f - 1.f;  // grid points
+    for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) a.v[i * 97] = bits(special[i]);
+    imgs.push_back(a);
+  }
+  for (uint32_t bad : {0x7fc00000u, 0x7f800000u, 0xff800000u}) {  // NaN, +Inf, -Inf at one place
+    Img b{{1, 3, 64, 64}, rnd(3 * 64 * 64, 132), true};
+    b.v[5000] = bits(bad);
+    imgs.push_back(b);
+  }
+  imgs.push_back(Img{{1, 3, 1, 1}, {0.f, 1.f, -1.f}, false});
+  imgs.push_back(Img{{1, 3, 1000, 1000}, rnd(3 * 1000 * 1000, 133, 0.6f), false});  // grid-stride loop
+  for (const Mode& m : kModes) {
+    CAPTURE(m.name);
+    Backend& g = cuda(m.compute);
+    for (const Img& im : imgs) {
+      CAPTURE(shape_str(im.shape));
+      const Tensor t = g.from_host(im.v.data(), im.shape);
+      std::vector<uint8_t> got(im.v.size(), 1), ref(im.v.size(), 2);
+      const bool got_flag = g.to_host_rgb8(t, got.data());
+      const bool ref_flag = g.Backend::to_host_rgb8(t, ref.data());
+      CHECK(got_flag == ref_flag);
+      CHECK(got_flag == im.non_finite);
+      size_t mismatches = 0, first = got.size();
+      for (size_t i = 0; i < got.size(); i++)
+        if (got[i] != ref[i]) {
+          mismatches++;
+          first = std::min(first, i);
+        }
+      CHECK_MESSAGE(mismatches == 0, mismatches << " bytes differ, first at " << first << ": " << int(got[first])
+                                                << " vs " << int(ref[first]));
+      // and the CPU backend on the values as this backend stores them: the host path of today
+      const std::vector<float> q = down(g, t);
+      std::vector<uint8_t> cpu_bytes(q.size());
+      CHECK(cpu_be().to_host_rgb8(cpu_be().from_host(q.data(), im.shape), cpu_bytes.data()) == im.non_finite);
+      CHECK(cpu_bytes == got);
+    }
+  }
+  // f16 overflow on upload (70000 > 65504 -> Inf) is flagged, as has_non_finite does.
+  Backend& h = cuda(PIXART_CUDA_F16);
+  const float big[3] = {0.f, 70000.f, 0.f};
+  uint8_t out[3];
+  CHECK(h.to_host_rgb8(h.from_host(big, {1, 3, 1, 1}), out));
+  CHECK(int(out[1]) == 255);
+  // Wrong rank and foreign tensors are typed errors.
+  CHECK(code_of([&] { h.to_host_rgb8(h.from_host(big, {3}), out); }) == StatusCode::kInvalidArgument);
+  CHECK(code_of([&] { h.to_host_rgb8(cpu_be().from_host(big, {1, 3, 1, 1}), out); }) == StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("cuda to_host_rgb8 of a VAE decode (tiny fixture) equals the default implementation's bytes") {
+  REQUIRE_CUDA();
+  const std::string folder = kFixtures + "/pixart-tiny/vae";
+  const auto z = rnd(2 * 4 * 8 * 12, 134, 2.f);
+  for (const Mode& m : kModes) {
+    CAPTURE(m.name);
+    Backend& g = cuda(m.compute);
+    auto vae = AutoencoderKL::load(g, folder);
+    const Tensor img = vae->decode(g.from_host(z.data(), {2, 4, 8, 12}));
+    std::vector<uint8_t> got(size_t(img.numel())), ref(size_t(img.numel()));
+    CHECK(g.to_host_rgb8(img, got.data()) == g.Backend::to_host_rgb8(img, ref.data()));
+    CHECK(got == ref);
+  }
 }
 
 TEST_CASE("cuda out of memory is a typed error and the backend stays usable") {
