@@ -14,6 +14,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -449,6 +450,147 @@ TEST_CASE("cuda conv2d: kernels, strides, per-side padding, chunked im2col") {
     op_case(what, ins, [&](Backend& be, const std::vector<Tensor>& t) {
       return be.conv2d(t[0], t[1], c.bias ? &t[2] : nullptr, c.stride, c.pt, c.pl, c.pb, c.pr);
     });
+  }
+}
+
+namespace {
+
+using EnvVars = std::vector<std::pair<std::string, std::string>>;
+
+// Sets environment variables for the lifetime of this object, then restores what was there.
+class ScopedEnv {
+ public:
+  explicit ScopedEnv(const EnvVars& vars) {
+    for (const auto& [name, value] : vars) {
+      const char* old = std::getenv(name.c_str());
+      saved_.push_back({name, old != nullptr, old ? old : ""});
+      setenv(name.c_str(), value.c_str(), 1);
+    }
+  }
+  ~ScopedEnv() {
+    for (const Saved& s : saved_) {
+      if (s.had) setenv(s.name.c_str(), s.value.c_str(), 1);
+      else unsetenv(s.name.c_str());
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  struct Saved {
+    std::string name;
+    bool had;
+    std::string value;
+  };
+  std::vector<Saved> saved_;
+};
+
+}  // namespace
+
+// The cuDNN path (when libcudnn.so.9 loads; otherwise every case runs im2col and still has to
+// match): a backend reads PIXART_CUDA_CONV_* when its first conv2d creates its cuDNN state, so
+// each configuration gets fresh f16 and bf16 backends. Every shape runs twice: the first call
+// tunes it, the second runs the kept choice. Odd channel counts and H*W exercise the NHWC
+// transposes' edges; a 30000-byte band budget splits the NHWC path into bands of rows (several
+// shapes here; those whose single row exceeds it fall back to the heuristics' NCHW pick); the
+// stride-2 case with bottom/right padding only goes to im2col.
+TEST_CASE("cuda conv2d through cuDNN: tuned choice, NCHW only, NHWC only (whole and in bands), untuned") {
+  REQUIRE_CUDA();
+  struct C {
+    int64_t B, C, H, W, O, k;
+    int stride, pt, pl, pb, pr;
+    bool bias;
+  };
+  const C cases[] = {
+      {2, 5, 7, 9, 6, 1, 1, 0, 0, 0, 0, true},         // 1x1
+      {1, 48, 20, 30, 40, 1, 1, 0, 0, 0, 0, false},    // 1x1, 4 bands of 5 rows
+      {2, 33, 13, 11, 17, 3, 1, 1, 1, 1, 1, true},     // 3x3, stride 1, pad 1; 2 bands, the last past Ho
+      {1, 70, 40, 37, 96, 3, 1, 1, 1, 1, 1, false},    // several 64-wide transpose tiles each way; 40 bands
+      {2, 130, 33, 33, 3, 3, 1, 1, 1, 1, 1, true},     // VAE conv_out-like: 3 outputs
+      {1, 16, 10, 12, 8, 3, 2, 1, 1, 1, 1, false},     // stride 2, symmetric padding
+      {1, 40, 31, 29, 24, 3, 2, 1, 1, 1, 1, true},     // stride 2, 4 bands of 4 rows
+      {2, 8, 9, 11, 8, 3, 2, 0, 0, 1, 1, true},        // stride 2, bottom/right padding: im2col
+  };
+  const std::vector<std::pair<std::string, EnvVars>> configs = {
+      {"tuned", {}},
+      {"NCHW only", {{"PIXART_CUDA_CONV_LAYOUT", "nchw"}}},
+      {"NHWC only", {{"PIXART_CUDA_CONV_LAYOUT", "nhwc"}}},
+      {"NHWC in bands", {{"PIXART_CUDA_CONV_LAYOUT", "nhwc"}, {"PIXART_CUDA_CONV_BAND_BYTES", "30000"}}},
+      {"untuned", {{"PIXART_CUDA_CONV_TUNE", "0"}}},
+  };
+  for (const auto& [tag, env] : configs) {
+    ScopedEnv scoped(env);
+    for (const Mode& m : {kModes[1], kModes[2]}) {
+      CudaPtr g = make_cuda(m.compute);
+      for (const C& c : cases) {
+        const Shape xs{c.B, c.C, c.H, c.W}, ws{c.O, c.C, c.k, c.k}, bs{c.O};
+        const auto x = roundtrip(*g, rnd(c.B * c.C * c.H * c.W, 91), xs);
+        const auto w = roundtrip(*g, rnd(c.O * c.C * c.k * c.k, 92, 0.2f), ws);
+        const auto b = roundtrip(*g, rnd(c.O, 93), bs);
+        auto conv = [&](Backend& be) {
+          const Tensor tx = be.from_host(x.data(), xs), tw = be.from_host(w.data(), ws), tb = be.from_host(b.data(), bs);
+          return down(be, be.conv2d(tx, tw, c.bias ? &tb : nullptr, c.stride, c.pt, c.pl, c.pb, c.pr));
+        };
+        const std::vector<float> ref = conv(cpu_be());
+        const std::string what = tag + " conv2d B" + std::to_string(c.B) + " C" + std::to_string(c.C) + " " +
+                                 std::to_string(c.H) + "x" + std::to_string(c.W) + " O" + std::to_string(c.O) + " k" +
+                                 std::to_string(c.k) + " s" + std::to_string(c.stride) + " pad " +
+                                 std::to_string(c.pt) + std::to_string(c.pl) + std::to_string(c.pb) +
+                                 std::to_string(c.pr);
+        expect_close(what + " (first call)", m, conv(*g), ref, m.tol);
+        expect_close(what + " (kept choice)", m, conv(*g), ref, m.tol);
+      }
+    }
+  }
+}
+
+// Timings of the VAE decoder's convolution shapes at 1024x1024 (f16, batch 1), tuned and with
+// PIXART_CUDA_CONV_TUNE=0: a tool for a GPU run (PIXART_CUDA_CONV_BENCH=1), skipped otherwise.
+// "decoder total" weights each shape by how often a decode runs it.
+TEST_CASE("cuda conv2d timings at the VAE decoder's 1024x1024 shapes (PIXART_CUDA_CONV_BENCH=1)") {
+  REQUIRE_CUDA();
+  if (!std::getenv("PIXART_CUDA_CONV_BENCH")) {
+    MESSAGE("skipped: set PIXART_CUDA_CONV_BENCH=1 to time the VAE decoder's convolution shapes");
+    return;
+  }
+  struct S {
+    int64_t C, HW, O, k;
+    int count;  // convolutions of this shape in one 1024x1024 decode
+  };
+  const S shapes[] = {{4, 128, 4, 1, 1},       {4, 128, 512, 3, 1},     {512, 128, 512, 3, 10},
+                      {512, 256, 512, 3, 7},   {512, 512, 512, 3, 1},   {512, 512, 256, 3, 1},
+                      {256, 512, 256, 3, 5},   {512, 512, 256, 1, 1},   {256, 1024, 256, 3, 1},
+                      {256, 1024, 128, 3, 1},  {128, 1024, 128, 3, 5},  {256, 1024, 128, 1, 1},
+                      {128, 1024, 3, 3, 1}};
+  using Clock = std::chrono::steady_clock;
+  for (const std::string tune : {"1", "0"}) {
+    ScopedEnv scoped(EnvVars{{"PIXART_CUDA_CONV_TUNE", tune}});
+    CudaPtr g = make_cuda(PIXART_CUDA_F16);
+    auto sync = [&] { REQUIRE(pixart_cuda_synchronize(g.get(), nullptr, nullptr, 0) == 0); };
+    double total = 0, first_total = 0;
+    for (const S& s : shapes) {
+      const Tensor x = g->empty({1, s.C, s.HW, s.HW});
+      const auto wv = rnd(s.O * s.C * s.k * s.k, 5, 0.05f);
+      const Tensor w = g->from_host(wv.data(), {s.O, s.C, s.k, s.k});
+      const int p = int(s.k / 2);
+      sync();
+      Clock::time_point t0 = Clock::now();
+      { Tensor y = g->conv2d(x, w, nullptr, 1, p, p, p, p); }
+      sync();
+      const double first = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      const int reps = 5;
+      t0 = Clock::now();
+      for (int i = 0; i < reps; i++) Tensor y = g->conv2d(x, w, nullptr, 1, p, p, p, p);
+      sync();
+      const double per = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / reps;
+      total += per * s.count;
+      first_total += first;
+      MESSAGE("conv bench [tune " << tune << "] C" << s.C << " -> O" << s.O << " k" << s.k << " at " << s.HW << "x"
+                                  << s.HW << ": first call " << first << " ms, then " << per << " ms per call (x"
+                                  << s.count << " per decode)");
+    }
+    MESSAGE("conv bench [tune " << tune << "] decoder total " << total << " ms per decode; first calls " << first_total
+                                << " ms");
   }
 }
 
