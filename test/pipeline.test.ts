@@ -1,7 +1,8 @@
 // End-to-end parity with diffusers' PixArtAlphaPipeline (fixture case 7), encode_prompt
 // (case 3), the low-memory workflow, and argument checking.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Engine } from '../lib/engine/Engine.js';
+import { toImages } from '../lib/pipeline/images.js';
 import { PixArtAlphaPipeline } from '../lib/pipeline/PixArtAlphaPipeline.js';
 import type { GenerateOptions, HostTensor } from '../lib/pipeline/types.js';
 import { expectClose, fixtureCase, refF32, refInts, TINY_MODEL } from './helpers/fixtures.js';
@@ -71,15 +72,59 @@ describe('generate() matches diffusers (pipeline fixtures)', () => {
 
   it('image output is the float output rounded to 8-bit RGB', async () => {
     const { opts, c } = optionsFor('pipeline/n5_g4.5_np');
+    const rgb = vi.spyOn(pipe.vae!, 'decodeToRgb'), floats = vi.spyOn(pipe.vae!, 'decode');
     const r = await pipe.generate({ ...opts, outputType: 'image' });
+    // the bytes came from the engine (no resize after decoding: no binning here)
+    expect([rgb.mock.calls.length, floats.mock.calls.length]).toEqual([1, 0]);
+    rgb.mockRestore();
+    floats.mockRestore();
     const ref = refF32(c.outputs.images);
     const img = r.images![0];
     expect([img.width, img.height]).toEqual([64, 64]);
     let worst = 0;
     for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(img.data[i] - Math.round(ref[i] * 255)));
     expect(worst).toBeLessThanOrEqual(1);
+    // and byte for byte what the host path makes of the float output
+    const host = toImages((await pipe.generate({ ...opts, outputType: 'float' })).tensor!);
+    expect(Buffer.from(img.data).equals(Buffer.from(host[0].data))).toBe(true);
     const png = await img.toPNG();
     expect(png.subarray(1, 4).toString()).toBe('PNG');
+  });
+
+  it('image output of a batch (2 prompts x 2 images) equals the host path byte for byte', async () => {
+    const { opts } = optionsFor('pipeline/n4_g1.0_np');
+    const batch = { ...opts, prompt: [String(opts.prompt), 'a second prompt'], numImagesPerPrompt: 2, seed: 3, latents: undefined };
+    const images = (await pipe.generate({ ...batch, outputType: 'image' })).images!;
+    const host = toImages((await pipe.generate({ ...batch, outputType: 'float' })).tensor!);
+    expect(images.length).toBe(4);
+    images.forEach((im, i) => expect(Buffer.from(im.data).equals(Buffer.from(host[i].data))).toBe(true));
+    // decodeLatents gives the same images
+    const latents = (await pipe.generate({ ...batch, outputType: 'latent' })).tensor!;
+    const decoded = (await pipe.decodeLatents(latents)).images!;
+    decoded.forEach((im, i) => expect(Buffer.from(im.data).equals(Buffer.from(host[i].data))).toBe(true));
+  });
+
+  it('with resolution binning, the RGB path only when the request is its own bin (else the float image is resized first)', async () => {
+    // The VAE is stubbed (a 1024-pixel decode of the tiny VAE takes ~20 s here): only which path ran is checked.
+    const vae = pipe.vae!;
+    const rgb = vi.spyOn(vae, 'decodeToRgb').mockImplementation(async (z) => ({
+      data: new Uint8Array(z.shape[0] * z.shape[2] * 8 * z.shape[3] * 8 * 3), shape: [z.shape[0], z.shape[2] * 8, z.shape[3] * 8, 3], nonFinite: false,
+    }));
+    const floats = vi.spyOn(vae, 'decode').mockImplementation(async (z) => ({
+      data: new Float32Array(z.shape[0] * 3 * z.shape[2] * 8 * z.shape[3] * 8), shape: [z.shape[0], 3, z.shape[2] * 8, z.shape[3] * 8],
+    }));
+    try {
+      const base = { prompt: 'x', numInferenceSteps: 1, seed: 1, useResolutionBinning: true, outputType: 'image' as const };
+      const own = await pipe.generate({ ...base, height: 1024, width: 1024 });  // 1024x1024 is a bin
+      expect([rgb.mock.calls.length, floats.mock.calls.length]).toEqual([1, 0]);
+      expect([own.images![0].width, own.images![0].height, own.generatedWidth]).toEqual([1024, 1024, 1024]);
+      const other = await pipe.generate({ ...base, height: 64, width: 96 });  // generated at 832x1216 (h x w), resized back
+      expect([rgb.mock.calls.length, floats.mock.calls.length]).toEqual([1, 1]);
+      expect([other.images![0].width, other.images![0].height, other.generatedWidth]).toEqual([96, 64, 1216]);
+    } finally {
+      rgb.mockRestore();
+      floats.mockRestore();
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import { Engine } from '../engine/Engine.js';
 import { callNative } from '../native/binding.js';
-import type { HostTensor, NativeAutoencoderKL } from '../native/AddonTypes.js';
+import type { HostRgb8, HostTensor, NativeAutoencoderKL } from '../native/AddonTypes.js';
 import { Component, engineFor, weightsFor, type ComponentLoadOptions } from './Component.js';
 import { readVAEConfig, type VAEConfig } from './configs.js';
 
@@ -53,14 +53,30 @@ export class AutoencoderKL extends Component<NativeAutoencoderKL> {
    * `onPrecisionFallback` (if set) is told.
    */
   async decode(z: HostTensor): Promise<HostTensor> {
-    const h = this.live('AutoencoderKL.decode');
     const shape = z.shape as [number, number, number, number];
-    const out = await callNative(() => h.decode(z.data, shape, this.useTiling), 'VAE decode');
-    if (this.engine.dtype !== 'float16' || allFinite(out.data)) return out;
+    return this.#withFallback('AutoencoderKL.decode', (h) => h.decode(z.data, shape, { tiled: this.useTiling }), (out) => allFinite(out.data));
+  }
+
+  /**
+   * decode() then diffusers' postprocess to 8-bit RGB, done by the engine: on a GPU the image is
+   * converted on the device and only the bytes [B, H, W, 3] come back (a quarter of decode()'s
+   * floats). The bytes are the ones toImages(toFloatNHWC(decode(z))) gives, and the same
+   * float16 overflow fallback applies. `nonFinite` says the image returned still held NaN/Inf.
+   */
+  async decodeToRgb(z: HostTensor): Promise<HostRgb8> {
+    const shape = z.shape as [number, number, number, number];
+    return this.#withFallback('AutoencoderKL.decodeToRgb', (h) => h.decode(z.data, shape, { tiled: this.useTiling, output: 'rgb8' }), (out) => !out.nonFinite);
+  }
+
+  /** Runs a decode; on a float16 engine a non-finite result is redone once on a bfloat16 engine. */
+  async #withFallback<T>(what: string, run: (h: NativeAutoencoderKL) => Promise<T>, finite: (out: T) => boolean): Promise<T> {
+    const h = this.live(what);
+    const out = await callNative(() => run(h), 'VAE decode');
+    if (this.engine.dtype !== 'float16' || finite(out)) return out;
     this.onPrecisionFallback?.({ from: 'float16', to: 'bfloat16' });
     const wide = await AutoencoderKL.fromPretrained(this.folder, { engine: Engine.shared({ device: this.engine.device, dtype: 'bfloat16' }) });
     try {
-      return await callNative(() => wide.live('AutoencoderKL.decode').decode(z.data, shape, this.useTiling), 'VAE decode (bfloat16)');
+      return await callNative(() => run(wide.live(what)), 'VAE decode (bfloat16)');
     } finally {
       wide.dispose();
     }

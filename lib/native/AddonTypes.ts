@@ -9,6 +9,26 @@ export interface HostTensor {
   shape: number[];
 }
 
+/**
+ * A decoded image as 8-bit NHWC bytes made on the engine (diffusers' postprocess to 'pil':
+ * clamp(x / 2 + 0.5, 0, 1) * 255 rounded half to even, in float32; NaN -> 0).
+ */
+export interface HostRgb8 {
+  data: Uint8Array;
+  /** [B, H, W, 3] */
+  shape: number[];
+  /** Whether the decoded image held NaN or +-Inf (converted anyway: NaN and -Inf -> 0, +Inf -> 255). */
+  nonFinite: boolean;
+}
+
+/** Options of NativeAutoencoderKL.decode. */
+export interface NativeDecodeOptions {
+  /** diffusers' tiled decode (enable_tiling()). */
+  tiled?: boolean;
+  /** 'float' (default): the raw image as float32; 'rgb8': 8-bit RGB bytes made by the backend. */
+  output?: 'float' | 'rgb8';
+}
+
 export interface NativeT5Encoder {
   /** ids/mask: [batch*length] row-major. Resolves to last_hidden_state [batch, length, d_model]. */
   encode(ids: Int32Array, mask: Int32Array, batchLength: [number, number]): Promise<HostTensor>;
@@ -59,7 +79,9 @@ export interface NativePixArtDiT {
 
 export interface NativeAutoencoderKL {
   /** z = latents / scaling_factor, [B, C, h, w] -> raw decode [B, 3, 8h, 8w]. */
-  decode(z: Float32Array, shape: [number, number, number, number], tiled?: boolean): Promise<HostTensor>;
+  decode(z: Float32Array, shape: [number, number, number, number], options?: NativeDecodeOptions & { output?: 'float' }): Promise<HostTensor>;
+  /** z = latents / scaling_factor, [B, C, h, w] -> the decode as 8-bit RGB [B, 8h, 8w, 3] (on a GPU made on the device). */
+  decode(z: Float32Array, shape: [number, number, number, number], options: NativeDecodeOptions & { output: 'rgb8' }): Promise<HostRgb8>;
   /** image in [-1, 1], [B, 3, H, W] -> moments [B, 2*C, H/8, W/8] (mean, logvar). */
   encode(x: Float32Array, shape: [number, number, number, number]): Promise<HostTensor>;
   dispose(): void;

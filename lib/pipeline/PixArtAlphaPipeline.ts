@@ -12,7 +12,7 @@ import { createScheduler } from '../schedulers/index.js';
 import type { Scheduler } from '../schedulers/types.js';
 import { preprocessText } from '../text/cleanCaption.js';
 import { T5Tokenizer } from '../text/T5Tokenizer.js';
-import { toFloatNHWC, toImages } from './images.js';
+import { rgbToImages, toFloatNHWC, toImages } from './images.js';
 import { denoise, generatorsFor, noiseSource, prepareLatents, resolveSize } from './denoise.js';
 import { repeatRows, tokenizeBatch } from './tensors.js';
 import type { EncodePromptOptions, GenerateOptions, GenerateResult, OutputType, PromptEmbeddings } from './types.js';
@@ -268,6 +268,13 @@ export class PixArtAlphaPipeline {
       options,
     });
     if (outputType === 'latent') return { tensor: latents, generatedHeight: size.height, generatedWidth: size.width };
+    // Images at the generated size (no binning, or a request that is its own bin): the engine
+    // makes the RGB bytes (on a GPU on the device), the bytes toImages(toFloatNHWC(...)) gives.
+    // Otherwise the float image is resized first, as diffusers does, and converted here.
+    if (outputType === 'image' && (!size.binned || (size.height === size.origHeight && size.width === size.origWidth))) {
+      const rgb = await this.vae!.decodeToRgb(this.#scaledLatents(latents, options.signal));
+      return { images: rgbToImages(rgb), generatedHeight: size.height, generatedWidth: size.width };
+    }
     const decodedRaw = await this.decodeLatentsRaw(latents, options.signal);
     const decoded = size.binned ? resizeAndCropTensor(decodedRaw.data, decodedRaw.shape as [number, number, number, number], size.origWidth, size.origHeight) : decodedRaw;
     const nhwc = toFloatNHWC(decoded);
@@ -277,22 +284,28 @@ export class PixArtAlphaPipeline {
 
   /** The VAE decode of final latents, unclamped [B, 3, H, W] (diffusers' vae.decode(latents / scaling_factor)). */
   async decodeLatentsRaw(latents: HostTensor, signal?: AbortSignal): Promise<HostTensor> {
+    return this.#need('vae', this.vae).decode(this.#scaledLatents(latents, signal));
+  }
+
+  /**
+   * The last step of the low-memory workflow: latents from generate({ outputType: 'latent' })
+   * to images (or NHWC floats in [0, 1]). Images are converted to RGB by the engine.
+   */
+  async decodeLatents(latents: HostTensor, options: { outputType?: 'image' | 'float'; signal?: AbortSignal } = {}) {
+    if (options.outputType === 'float') return { tensor: toFloatNHWC(await this.decodeLatentsRaw(latents, options.signal)) };
+    const vae = this.#need('vae', this.vae);
+    return { images: rgbToImages(await vae.decodeToRgb(this.#scaledLatents(latents, options.signal))) };
+  }
+
+  /** z = latents / scaling_factor, what diffusers' vae.decode takes (float32 division). */
+  #scaledLatents(latents: HostTensor, signal?: AbortSignal): HostTensor {
     const vae = this.#need('vae', this.vae);
     checkTensor('latents', latents, 4);
     throwIfAborted(signal);
     const sf = Math.fround(vae.config.scalingFactor);
     const z = new Float32Array(latents.data.length);
     for (let i = 0; i < z.length; i++) z[i] = latents.data[i] / sf;
-    return vae.decode({ data: z, shape: latents.shape });
-  }
-
-  /**
-   * The last step of the low-memory workflow: latents from generate({ outputType: 'latent' })
-   * to images (or NHWC floats in [0, 1]).
-   */
-  async decodeLatents(latents: HostTensor, options: { outputType?: 'image' | 'float'; signal?: AbortSignal } = {}) {
-    const nhwc = toFloatNHWC(await this.decodeLatentsRaw(latents, options.signal));
-    return options.outputType === 'float' ? { tensor: nhwc } : { images: toImages(nhwc) };
+    return { data: z, shape: latents.shape };
   }
 
   /** Frees one component (e.g. the T5 encoder once prompts are encoded). */

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { PixArtError } from '../errors.js';
-import type { HostTensor } from '../native/AddonTypes.js';
+import type { HostRgb8, HostTensor } from '../native/AddonTypes.js';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
 
@@ -80,6 +80,20 @@ export function toImages(nhwc: HostTensor): PixArtImage[] {
     for (let i = 0; i < bytes.length; i++) bytes[i] = roundHalfEven(Math.fround(nhwc.data[base + i] * 255));
     images.push(new PixArtImage(w, h, bytes));
   }
+  return images;
+}
+
+/**
+ * 8-bit NHWC bytes made by the engine (AutoencoderKL.decodeToRgb, the same arithmetic as
+ * toImages(toFloatNHWC(...))) as one image per batch item.
+ */
+export function rgbToImages(rgb: Pick<HostRgb8, 'data' | 'shape'>): PixArtImage[] {
+  const [b, h, w, c] = rgb.shape;
+  if (c !== 3) throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `expected 3 channels, got ${c}`);
+  const n = h * w * 3;
+  if (b === 1) return [new PixArtImage(w, h, rgb.data)];
+  const images: PixArtImage[] = [];
+  for (let i = 0; i < b; i++) images.push(new PixArtImage(w, h, rgb.data.slice(i * n, (i + 1) * n)));
   return images;
 }
 

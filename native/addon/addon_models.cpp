@@ -1,7 +1,8 @@
 // JS handles for loaded models. Each async call copies its inputs into a job (the baton), runs
 // on the engine thread holding references to the model and backend, and copies the result
-// back into a new Float32Array. dispose() drops this handle's reference; a running job keeps
-// its own, so memory is released when the last user is done.
+// back into a new Float32Array (or, for the VAE's rgb8 decode, a Uint8Array). dispose() drops
+// this handle's reference; a running job keeps its own, so memory is released when the last user
+// is done.
 #include <memory>
 
 #include "addon_engine.h"
@@ -63,6 +64,43 @@ class ComputeJob final : public Job {
   Fn fn_;
   std::vector<float> out_;
   Shape shape_;
+};
+
+// A job that runs `fn(backend, model)` producing a decoded image [B, C, H, W] and returns it as
+// 8-bit NHWC bytes made by the backend (Backend::to_host_rgb8: on a GPU the conversion runs on
+// the device and only the bytes come down), with whether the image held NaN/Inf.
+template <class Model>
+class Rgb8Job final : public Job {
+ public:
+  using Fn = std::function<Tensor(Backend&, Model&)>;
+  Rgb8Job(Napi::Env env, std::shared_ptr<EngineCore> core, std::shared_ptr<Model> model, Fn fn)
+      : Job(env), core_(std::move(core)), model_(std::move(model)), fn_(std::move(fn)) {}
+  void Execute() override {
+    Tensor t = fn_(*core_->backend, *model_);
+    if (t.rank() != 4) fail(StatusCode::kInternal, "rgb8 output of a " + shape_str(t.shape) + " tensor; expected [B, C, H, W]");
+    shape_ = {t.dim(0), t.dim(2), t.dim(3), t.dim(1)};
+    out_.resize(size_t(t.numel()));
+    non_finite_ = core_->backend->to_host_rgb8(t, out_.data());
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Uint8Array arr = Napi::Uint8Array::New(env, out_.size());
+    std::copy(out_.begin(), out_.end(), arr.Data());
+    Napi::Array s = Napi::Array::New(env, shape_.size());
+    for (size_t i = 0; i < shape_.size(); i++) s.Set(uint32_t(i), Napi::Number::New(env, double(shape_[i])));
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("data", arr);
+    o.Set("shape", s);
+    o.Set("nonFinite", Napi::Boolean::New(env, non_finite_));
+    return o;
+  }
+
+ private:
+  std::shared_ptr<EngineCore> core_;
+  std::shared_ptr<Model> model_;
+  Fn fn_;
+  std::vector<uint8_t> out_;
+  Shape shape_;
+  bool non_finite_ = false;
 };
 
 template <class Model>
@@ -276,22 +314,45 @@ class VAEHandle final : public ModelHandle<VAEHandle, AutoencoderKL> {
                         InstanceMethod("dispose", &VAEHandle::DisposeJs),
                         InstanceAccessor("disposed", &VAEHandle::DisposedJs, nullptr)});
   }
-  // decode(z: Float32Array, shape [B, C, h, w], tiled?: boolean) -> raw image [B, 3, 8h, 8w];
-  // z is latents / scaling_factor; tiled: diffusers' tiled decode (AutoencoderKL::decode_tiled)
-  Napi::Value Decode(const Napi::CallbackInfo& info) { return Run(info, false); }
-  // encode(x: Float32Array, shape [B, 3, H, W]) -> moments [B, 2*latent, H/8, W/8]
-  Napi::Value Encode(const Napi::CallbackInfo& info) { return Run(info, true); }
-
- private:
-  Napi::Value Run(const Napi::CallbackInfo& info, bool encode) {
+  // decode(z: Float32Array, shape [B, C, h, w], options?: { tiled?: boolean, output?: 'float' | 'rgb8' });
+  // z is latents / scaling_factor; tiled: diffusers' tiled decode (AutoencoderKL::decode_tiled).
+  // output 'float' (default): the raw image [B, 3, 8h, 8w] as { data: Float32Array, shape };
+  // 'rgb8': diffusers' postprocess to 8-bit made by the backend (Backend::to_host_rgb8),
+  // { data: Uint8Array, shape: [B, 8h, 8w, 3], nonFinite: boolean }.
+  Napi::Value Decode(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto live = Live(env);
     Shape s = ArgShape(info[1], "shape", 4);
-    auto data = std::make_shared<std::vector<float>>(ArgF32(info[0], encode ? "image" : "latents", numel(s)));
-    const bool tiled = !encode && info.Length() > 2 && info[2].ToBoolean();
-    return Submit<AutoencoderKL>(env, live, [data, s, encode, tiled](Backend& be, AutoencoderKL& m) {
+    bool tiled = false, rgb8 = false;
+    if (info.Length() > 2 && !info[2].IsUndefined()) {
+      if (!info[2].IsObject()) throw TypeError(env, "decode options must be an object { tiled?, output? }");
+      Napi::Object o = info[2].As<Napi::Object>();
+      if (!o.Get("tiled").IsUndefined()) {
+        if (!o.Get("tiled").IsBoolean()) throw TypeError(env, "decode option tiled must be a boolean");
+        tiled = o.Get("tiled").As<Napi::Boolean>().Value();
+      }
+      if (!o.Get("output").IsUndefined()) {
+        const std::string out = o.Get("output").IsString() ? o.Get("output").As<Napi::String>().Utf8Value() : "";
+        if (out != "float" && out != "rgb8") throw TypeError(env, "decode option output must be 'float' or 'rgb8'");
+        rgb8 = out == "rgb8";
+      }
+    }
+    auto data = std::make_shared<std::vector<float>>(ArgF32(info[0], "latents", numel(s)));
+    auto fn = [data, s, tiled](Backend& be, AutoencoderKL& m) {
       Tensor x = be.from_host(data->data(), s);
-      return encode ? m.encode(x) : tiled ? m.decode_tiled(x) : m.decode(x);
+      return tiled ? m.decode_tiled(x) : m.decode(x);
+    };
+    if (!rgb8) return Submit<AutoencoderKL>(env, live, fn);
+    return live.first->thread->Submit(env, std::make_unique<Rgb8Job<AutoencoderKL>>(env, live.first, live.second, fn));
+  }
+  // encode(x: Float32Array, shape [B, 3, H, W]) -> moments [B, 2*latent, H/8, W/8]
+  Napi::Value Encode(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto live = Live(env);
+    Shape s = ArgShape(info[1], "shape", 4);
+    auto data = std::make_shared<std::vector<float>>(ArgF32(info[0], "image", numel(s)));
+    return Submit<AutoencoderKL>(env, live, [data, s](Backend& be, AutoencoderKL& m) {
+      return m.encode(be.from_host(data->data(), s));
     });
   }
 };
