@@ -16,5 +16,5 @@ cp build-cmake/Release/pixart.node "$stage/pkg/build-cmake/Release/"
 strip --strip-unneeded "$stage/pkg/build-cmake/Release/pixart.node"
 cp "$(command -v node)" "$stage/bin/node"
 mkdir -p .gpu-check
-tar -C "$stage" -cf - pkg bin | xz -T2 -6 > .gpu-check/node.tar.xz
+tar -C "$stage" -cf - pkg bin | xz -T2 -6 > "${PIXART_NODE_PACK:-.gpu-check/node.tar.xz}"
 ls -la .gpu-check/

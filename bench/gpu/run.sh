@@ -18,7 +18,7 @@
 #      vae (f16/bf16/f32 decode vs fp32, PSNR), memory (device peak of a 1024x1024 generation)
 #   5. the TypeScript pipeline through N-API on the same weights (bench/gpu/pipeline_gpu.ts):
 #      fixture cases, async behaviour, end-to-end timings and memory, the low-memory workflow
-# Steps run in the order 1, 4, 2, 3, 5. PIXART_GPU_STEPS picks steps; PIXART_GPU_SECTIONS picks
+# Steps run in the order PIXART_GPU_STEPS lists them (default 1,4,2,3,5); PIXART_GPU_SECTIONS picks
 # pixart_cuda_bench's sections.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -45,28 +45,28 @@ export LD_LIBRARY_PATH="$work/bin:$lt${dnn:+:$dnn}:${LD_LIBRARY_PATH:-}" PIXART_
 
 model_cfg=test/fixtures/configs/PixArt-XL-2-1024-MS
 status=0
-if [[ ,$steps, == *,1,* ]]; then
+step_1() {
   stamp "1. diffusers reference and timings"
   PYTHONPATH="$work/site${PYTHONPATH:+:$PYTHONPATH}" timeout "${PIXART_GPU_T1:-150}" python3 bench/gpu/dit_reference.py \
     --config $model_cfg/transformer/config.json --scheduler $model_cfg/scheduler/scheduler_config.json \
     --work "$work" --sections "${PIXART_GPU_PY_SECTIONS:-save,ref,bench,micro}" \
     > "$out/diffusers.jsonl" 2> "$out/diffusers.err" || { status=1; echo "step 1 failed:"; tail -20 "$out/diffusers.err"; }
   cat "$out/diffusers.jsonl"
-fi
-if [[ ,$steps, == *,4,* ]]; then
+}
+step_4() {
   stamp "4. T5-XXL and VAE references, diffusers' whole pipeline"
   PYTHONPATH="$work/site${PYTHONPATH:+:$PYTHONPATH}" timeout "${PIXART_GPU_T4:-200}" python3 bench/gpu/models_reference.py \
     --configs $model_cfg --tokenizer test/fixtures/pixart-tiny/tokenizer --work "$work" \
     --sections "${PIXART_GPU_MODELS_SECTIONS:-t5,vae,pipeline}" \
     > "$out/models.jsonl" 2> "$out/models.err" || { status=1; echo "step 4 failed:"; tail -20 "$out/models.err"; }
   cat "$out/models.jsonl"
-fi
-if [[ ,$steps, == *,2,* ]]; then
+}
+step_2() {
   stamp "2. CUDA conformance tests"
   timeout "${PIXART_GPU_T2:-100}" "$work/bin/pixart_cuda_tests" -s --duration=true > "$out/cuda_tests.log" 2>&1 || status=1
   grep -E "ERROR|FAILED|test cases|Status|no CUDA" "$out/cuda_tests.log" | tail -n 40
-fi
-if [[ ,$steps, == *,3,* ]]; then
+}
+step_3() {
   stamp "3. pixart_cuda_bench"
   : > "$out/ours.jsonl"
   for sec in $(echo "${PIXART_GPU_SECTIONS:-micro,bench,check,t5,vae,memory}" | tr , ' '); do  # one process each: a fault stays in its section
@@ -76,8 +76,8 @@ if [[ ,$steps, == *,3,* ]]; then
   done
   cat "$out/ours.jsonl"
   tail -5 "$out/ours.err"
-fi
-if [[ ,$steps, == *,5,* ]]; then
+}
+step_5() {
   stamp "5. the TypeScript pipeline through N-API (node)"
   pipe="$work/pipeline"
   mkdir -p "$work/node" "$pipe"
@@ -96,6 +96,9 @@ if [[ ,$steps, == *,5,* ]]; then
     status=1
     echo "step 5: unpack failed"
   fi
-fi
+}
+for s in ${steps//,/ }; do
+  if declare -F "step_$s" >/dev/null; then "step_$s"; else echo "no step $s"; status=1; fi
+done
 stamp "done, status $status"
 exit $status
