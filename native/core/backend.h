@@ -69,6 +69,10 @@ class Backend {
     size_t device_total = 0;
   };
   virtual bool memory_usage(MemoryStats* /*out*/) const { return false; }
+  // Whether models should keep embedding tables in host memory, gather the rows there and
+  // upload only those (a GPU backend: T5-XXL's 32128 x 4096 table is 263 MB of device memory in
+  // bf16, the rows of a 2 x 120-token batch 4 MB of upload).
+  virtual bool host_embedding_tables() const { return false; }
   // Starts a new high-water mark at the current in_use.
   virtual void reset_peak_memory() {}
 

@@ -15,6 +15,10 @@ class CpuBackend final : public Backend {
   explicit CpuBackend(int threads = 0);
   std::string name() const override { return "cpu"; }
   int threads() const { return pool_->size(); }
+  // Host memory either way; the switch lets a CPU run take the models' host-table path (as a GPU
+  // backend does) so that path is checked against the ordinary one.
+  bool host_embedding_tables() const override { return host_tables_; }
+  void set_host_embedding_tables(bool on) { host_tables_ = on; }
 
   Tensor empty(const Shape& shape) override;
   Tensor from_host(const float* data, const Shape& shape) override;
@@ -52,6 +56,7 @@ class CpuBackend final : public Backend {
  private:
   void apply_activation(float* data, int64_t n, Activation act);
   std::unique_ptr<ThreadPool> pool_;
+  bool host_tables_ = false;
 };
 
 }  // namespace pixart::cpu

@@ -79,6 +79,7 @@ class CudaBackend final : public Backend {
   PoolStats memory_stats() const;
   bool memory_usage(MemoryStats* out) const override;  // the pool's figures + the driver's free/total
   void reset_peak_memory() override;
+  bool host_embedding_tables() const override { return true; }
   void empty_cache() override;  // returns the pool's cached blocks to the device
   void synchronize();   // waits for the stream; throws what the device reported
   const CudaBackendOptions& options() const;

@@ -194,7 +194,15 @@ std::unique_ptr<T5Encoder> T5Encoder::load(Backend& be, const std::string& folde
 
   // transformers ties encoder.embed_tokens to shared; checkpoints store one or both.
   const std::string embed_key = store.has("encoder.embed_tokens.weight") ? "encoder.embed_tokens.weight" : "shared.weight";
-  enc->embed_tokens_ = w(embed_key, {c.vocab_size, c.d_model});
+  if (be.host_embedding_tables()) {
+    enc->host_embed_ = store.require(embed_key, {c.vocab_size, c.d_model});  // holds the mapping
+    if (enc->host_embed_.dtype != DType::kF32 && enc->host_embed_.dtype != DType::kF16 &&
+        enc->host_embed_.dtype != DType::kBF16) {
+      fail(StatusCode::kModelLoad, enc->host_embed_.file + ": tensor " + embed_key + " is not F32, F16 or BF16");
+    }
+  } else {
+    enc->embed_tokens_ = w(embed_key, {c.vocab_size, c.d_model});
+  }
 
   // Only block 0 owns the relative-position table; every layer reuses its bias. It is small
   // ([buckets, heads]) and the bias is built on the host, so keep a host copy.
@@ -256,8 +264,27 @@ Tensor T5Encoder::encode(const int32_t* ids, const int32_t* mask, int64_t batch,
     if (any_masked) key_bias = be_.from_host(kb.data(), {batch, length});
   }
 
-  // The embedding op rejects ids outside the vocabulary (kInvalidArgument).
-  Tensor x = be_.embedding(embed_tokens_, ids, n).view({batch, length, config_.d_model});  // [B*L, D] -> [B, L, D]
+  // The embedding op rejects ids outside the vocabulary (kInvalidArgument); so does the host gather.
+  Tensor x;
+  if (host_embed_.data) {
+    const int64_t V = config_.vocab_size, D = config_.d_model;
+    const size_t row_bytes = host_embed_.bytes / size_t(V);
+    std::vector<float> rows(static_cast<size_t>(n * D));
+    WeightView row = host_embed_;
+    row.shape = {D};
+    row.bytes = row_bytes;
+    for (int64_t i = 0; i < n; i++) {
+      if (ids[i] < 0 || ids[i] >= V) {
+        fail(StatusCode::kInvalidArgument,
+             "token id " + std::to_string(ids[i]) + " is outside the vocabulary (size " + std::to_string(V) + ")");
+      }
+      row.data = static_cast<const char*>(host_embed_.data) + size_t(ids[i]) * row_bytes;
+      convert_to_f32(row, rows.data() + i * D);
+    }
+    x = be_.from_host(rows.data(), {batch, length, D});
+  } else {
+    x = be_.embedding(embed_tokens_, ids, n).view({batch, length, config_.d_model});  // [B*L, D] -> [B, L, D]
+  }
   return encode_graph(x, position_bias(length), key_bias.defined() ? &key_bias : nullptr);
 }
 

@@ -12,6 +12,7 @@
 
 #include "core/backend.h"
 #include "core/json.h"
+#include "core/weights.h"
 
 namespace pixart {
 
@@ -83,7 +84,8 @@ class T5Encoder {
 
   Backend& be_;
   T5Config config_;
-  Tensor embed_tokens_;  // [vocab, d_model]
+  Tensor embed_tokens_;  // [vocab, d_model] on the backend, unless it keeps embedding tables on the host:
+  WeightView host_embed_;  // then the checkpoint tensor itself (mapped file), rows gathered on the host
   std::vector<t5::Block> blocks_;
   Tensor final_layer_norm_;            // [d_model]
   std::vector<float> relative_bias_;   // host copy of block 0's [num_buckets, num_heads] table

@@ -74,6 +74,25 @@ TEST_CASE("tiny fixture: text_encoder/batch matches transformers") {
   CHECK(host(again) == host(out));
 }
 
+TEST_CASE("embedding rows gathered on the host (what a GPU backend does) give the same output") {
+  const auto ref = WeightStore::open(kFixture + "/reference/text_encoder.safetensors");
+  const auto ids = read_i64(ref, "text_encoder/batch/input_ids");
+  const auto mask = read_i64(ref, "text_encoder/batch/attention_mask");
+  auto device_table = T5Encoder::load(backend(), kFixture + "/text_encoder");
+  cpu::CpuBackend host_tables(2);
+  host_tables.set_host_embedding_tables(true);
+  auto host_table = T5Encoder::load(host_tables, kFixture + "/text_encoder");
+  CHECK_FALSE(host_table->embed_tokens().defined());  // no table on the backend
+  CHECK(host(host_table->encode(ids.data(), mask.data(), 3, 120)) == host(device_table->encode(ids.data(), mask.data(), 3, 120)));
+  std::vector<int32_t> bad(ids.begin(), ids.begin() + 4);
+  bad[2] = int32_t(host_table->config().vocab_size);
+  const Status s = guarded([&] { host_table->encode(bad.data(), nullptr, 1, 4); });
+  CHECK(s.code() == StatusCode::kInvalidArgument);
+  CHECK(s.message().find("outside the vocabulary") != std::string::npos);
+  bad[2] = -1;
+  CHECK(guarded([&] { host_table->encode(bad.data(), nullptr, 1, 4); }).code() == StatusCode::kInvalidArgument);
+}
+
 TEST_CASE("tiny fixture quantised at load: int8 and int4 weights stay close to float32") {
   const auto ref = WeightStore::open(kFixture + "/reference/text_encoder.safetensors");
   const auto ids = read_i64(ref, "text_encoder/batch/input_ids");
