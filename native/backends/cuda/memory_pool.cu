@@ -1,6 +1,8 @@
 #include "memory_pool.h"
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "cuda_common.cuh"
@@ -28,6 +30,11 @@ size_t MemoryPool::size_class(size_t bytes) {
   return (bytes + step - 1) / step * step;
 }
 
+MemoryPool::MemoryPool(int device) : device_(device) {
+  const char* trim = std::getenv("PIXART_CUDA_POOL_TRIM");
+  trim_ = !(trim && std::strcmp(trim, "0") == 0);
+}
+
 MemoryPool::~MemoryPool() { empty_cache(); }
 
 void* MemoryPool::device_malloc(size_t bytes) {
@@ -51,7 +58,7 @@ void* MemoryPool::allocate(size_t bytes, size_t* granted, bool exact) {
   if (!exact) {
     auto it = free_.find(want);
     if (it != free_.end() && !it->second.empty()) {
-      void* p = it->second.back();
+      void* p = it->second.back().p;  // the youngest: most likely still in L2
       it->second.pop_back();
       st_.cached -= want;
       st_.in_use += want;
@@ -61,6 +68,7 @@ void* MemoryPool::allocate(size_t bytes, size_t* granted, bool exact) {
       return p;
     }
   }
+  if (trim_ && st_.cached >= want) trim_locked(want);
   void* p = device_malloc(want);
   if (!p) {
     empty_cache_locked();
@@ -93,7 +101,7 @@ void MemoryPool::release(void* p, size_t granted, bool exact) noexcept {
     st_.reserved -= granted;
     return;
   }
-  free_[granted].push_back(p);
+  free_[granted].push_back(Cached{p, ++seq_});
   st_.cached += granted;
 }
 
@@ -102,11 +110,33 @@ void MemoryPool::reset_peak() noexcept {
   st_.peak_in_use = st_.in_use;
 }
 
+void MemoryPool::trim_locked(size_t bytes) noexcept {
+  int cur = -1;
+  if (cudaGetDevice(&cur) == cudaSuccess && cur != device_) cudaSetDevice(device_);
+  size_t freed = 0;
+  while (freed < bytes && st_.cached > 0) {
+    // The oldest block over all size classes (each class's list is in release order).
+    auto oldest = free_.end();
+    for (auto it = free_.begin(); it != free_.end(); ++it)
+      if (!it->second.empty() && (oldest == free_.end() || it->second.front().seq < oldest->second.front().seq)) oldest = it;
+    if (oldest == free_.end()) break;
+    cudaFree(oldest->second.front().p);  // waits for queued work: nothing still reads the block
+    oldest->second.erase(oldest->second.begin());
+    st_.reserved -= oldest->first;
+    st_.cached -= oldest->first;
+    st_.trimmed++;
+    freed += oldest->first;
+    if (oldest->second.empty()) free_.erase(oldest);
+  }
+  cudaGetLastError();
+}
+
 void MemoryPool::empty_cache_locked() noexcept {
   int cur = -1;
   if (cudaGetDevice(&cur) == cudaSuccess && cur != device_) cudaSetDevice(device_);
   for (auto& [size, blocks] : free_) {
-    for (void* p : blocks) {
+    for (const Cached& b : blocks) {
+      void* p = b.p;
       cudaFree(p);
       st_.reserved -= size;
       st_.cached -= size;

@@ -6,6 +6,13 @@
 //
 // On cudaErrorMemoryAllocation the pool frees its cache and retries once; if that fails too it
 // throws EngineError(kOutOfMemory) and stays usable.
+//
+// A miss that would grow the pool while it caches at least as many bytes as the request first
+// returns the blocks cached longest ago (the least recently released) to the device, until the
+// request's size has been given back. A pipeline's phases use different shapes (the DiT loop, then
+// the VAE decode); without this, each phase's freed blocks would stay cached through the other
+// phase and the pool would hold both working sets at once. Within a phase the blocks it has just
+// released are the youngest and stay. PIXART_CUDA_POOL_TRIM=0 keeps every cached block.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -22,11 +29,12 @@ struct PoolStats {
   size_t reserved = 0;     // bytes currently obtained from cudaMalloc (in_use + cached)
   uint64_t device_allocs = 0;  // cudaMalloc calls so far
   uint64_t cache_hits = 0;     // allocations served from a free list
+  uint64_t trimmed = 0;        // cached blocks returned to the device to make room (see below)
 };
 
 class MemoryPool {
  public:
-  explicit MemoryPool(int device) : device_(device) {}
+  explicit MemoryPool(int device);
   ~MemoryPool();
   MemoryPool(const MemoryPool&) = delete;
   MemoryPool& operator=(const MemoryPool&) = delete;
@@ -49,10 +57,17 @@ class MemoryPool {
  private:
   void* device_malloc(size_t bytes);  // nullptr on cudaErrorMemoryAllocation; throws on other errors
   void empty_cache_locked() noexcept;
+  void trim_locked(size_t bytes) noexcept;  // frees the oldest cached blocks, at least `bytes` of them
 
+  struct Cached {
+    void* p;
+    uint64_t seq;  // when it was released: a pool-wide counter
+  };
   int device_;
+  bool trim_ = true;
+  uint64_t seq_ = 0;
   mutable std::mutex mu_;
-  std::map<size_t, std::vector<void*>> free_;
+  std::map<size_t, std::vector<Cached>> free_;  // per size class, in release order (oldest first)
   PoolStats st_;
 };
 
