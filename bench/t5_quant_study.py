@@ -311,6 +311,21 @@ def all_schemes(n_layers):
     add('int4_but_ff_int8', I4(), {k: INT8 for k in ('wi_0', 'wi_1', 'wo')})
     add('int4_but_qk_int8', I4(), {'q': INT8, 'k': INT8})
     add('int4_but_vo_wo_int8', I4(), {'v': INT8, 'o': INT8, 'wo': INT8})
+    # mixed int8/int4 by depth: layers < a all int8, layers < b all but q/k int8, v/o int8 everywhere
+    def mixed(name, a, b, int4=I4(), vo=True):
+        exc = {}
+        for l in range(n_layers):
+            for k in KINDS:
+                if l < a or (l < b and k not in ('q', 'k')) or (vo and k in ('v', 'o')):
+                    exc[(k, l)] = INT8
+        add(name, int4, exc)
+    mixed('mix_0_0', 0, 0)                          # v/o int8 only
+    mixed('mix_0_12', 0, n_layers // 2)             # + FF in the first half
+    mixed('mix_3_9', 3, 9)
+    mixed('mix_4_12', n_layers // 6, n_layers // 2)
+    mixed('mix_6_12', n_layers // 4, n_layers // 2)
+    mixed('mix_4_12_sym8mse', n_layers // 6, n_layers // 2, I4(mode='sym8', clips=CLIPS))
+    mixed('mix_4_16', n_layers // 6, 2 * n_layers // 3)
     return S
 
 
