@@ -185,6 +185,20 @@ describe('text_encoder.onnx in onnxruntime-node', () => {
       const ours = await t5.encode(Int32Array.from(ids), Int32Array.from(mask), b, l);
       t5.dispose();
       expectClose(got, ours.data, { ...TOL, label: `onnx ${quantization} vs cpu ${quantization}` });
+      if (quantization === 'int4') {
+        // int4 keeps some linears in int8 (the engine's t5_linear_quant): in the 2-block tiny
+        // model, block 0's all but q/k and block 1's v/o; the graph says so in its weight names.
+        const graph = readFileSync(join(out, 'text_encoder.onnx')).toString('latin1');
+        const expected: [string, 'int8' | 'int4'][] = [
+          ['0.layer.0.SelfAttention.q', 'int4'], ['0.layer.0.SelfAttention.v', 'int8'], ['0.layer.1.DenseReluDense.wi_0', 'int8'],
+          ['0.layer.1.DenseReluDense.wo', 'int8'], ['1.layer.0.SelfAttention.k', 'int4'], ['1.layer.0.SelfAttention.o', 'int8'],
+          ['1.layer.1.DenseReluDense.wi_1', 'int4'], ['1.layer.1.DenseReluDense.wo', 'int4'],
+        ];
+        for (const [name, q] of expected) {
+          expect(graph).toContain(`encoder.block.${name}.weight.${q}`);
+          expect(graph).not.toContain(`encoder.block.${name}.weight.${q === 'int8' ? 'int4' : 'int8'}`);
+        }
+      }
       // and really quantised: not the float32 result
       expect(() => expectClose(got, refF32(c.outputs.last_hidden_state), { ...TOL, label: 'vs float32' })).toThrow();
     });

@@ -44,11 +44,12 @@ struct Loader {
   Backend& be;
   const WeightStore& store;
   WeightQuant quant = WeightQuant::kNone;  // applied to the blocks' linear weights only
+  int64_t num_layers = 0;
   Tensor operator()(const std::string& name, const Shape& shape) const {
     return be.load_weight(store.require(name, shape));
   }
-  Tensor linear(const std::string& name, const Shape& shape) const {
-    return be.load_linear_weight(store.require(name, shape), quant);
+  Tensor linear(const std::string& name, const Shape& shape, T5Linear kind, int64_t block) const {
+    return be.load_linear_weight(store.require(name, shape), t5_linear_quant(quant, kind, block, num_layers));
   }
 };
 
@@ -74,18 +75,18 @@ t5::Block load_block(const Loader& w, const T5Config& c, int64_t index) {
   const int64_t D = c.d_model, I = c.inner_dim(), F = c.d_ff;
   t5::Block b;
   b.attention_norm = w(p + "layer.0.layer_norm.weight", {D});
-  b.attention.q = w.linear(attn + "q.weight", {I, D});
-  b.attention.k = w.linear(attn + "k.weight", {I, D});
-  b.attention.v = w.linear(attn + "v.weight", {I, D});
-  b.attention.o = w.linear(attn + "o.weight", {D, I});
+  b.attention.q = w.linear(attn + "q.weight", {I, D}, T5Linear::kQ, index);
+  b.attention.k = w.linear(attn + "k.weight", {I, D}, T5Linear::kK, index);
+  b.attention.v = w.linear(attn + "v.weight", {I, D}, T5Linear::kV, index);
+  b.attention.o = w.linear(attn + "o.weight", {D, I}, T5Linear::kO, index);
   b.ff_norm = w(p + "layer.1.layer_norm.weight", {D});
   if (c.is_gated_act) {
-    b.ff.wi_0 = w.linear(ff + "wi_0.weight", {F, D});
-    b.ff.wi_1 = w.linear(ff + "wi_1.weight", {F, D});
+    b.ff.wi_0 = w.linear(ff + "wi_0.weight", {F, D}, T5Linear::kWi, index);
+    b.ff.wi_1 = w.linear(ff + "wi_1.weight", {F, D}, T5Linear::kWi, index);
   } else {
-    b.ff.wi = w.linear(ff + "wi.weight", {F, D});
+    b.ff.wi = w.linear(ff + "wi.weight", {F, D}, T5Linear::kWi, index);
   }
-  b.ff.wo = w.linear(ff + "wo.weight", {D, F});
+  b.ff.wo = w.linear(ff + "wo.weight", {D, F}, T5Linear::kWo, index);
   return b;
 }
 
@@ -181,6 +182,14 @@ int64_t t5_relative_position_bucket(int64_t relative_position, bool bidirectiona
   return bucket + std::min(large, num_buckets - 1);
 }
 
+WeightQuant t5_linear_quant(WeightQuant requested, T5Linear kind, int64_t block, int64_t num_layers) {
+  if (requested != WeightQuant::kInt4) return requested;
+  const bool qk = kind == T5Linear::kQ || kind == T5Linear::kK, vo = kind == T5Linear::kV || kind == T5Linear::kO;
+  if (vo || block < num_layers / kT5Int4AllInt8Divisor || (!qk && block < num_layers / kT5Int4FfInt8Divisor))
+    return WeightQuant::kInt8;
+  return WeightQuant::kInt4;
+}
+
 T5Encoder::T5Encoder(Backend& be, T5Config config) : be_(be), config_(std::move(config)) {}
 T5Encoder::~T5Encoder() = default;
 
@@ -188,7 +197,7 @@ std::unique_ptr<T5Encoder> T5Encoder::load(Backend& be, const std::string& folde
                                            WeightQuant quant) {
   T5Config config = T5Config::from_json(JsonConfig::load(folder + "/config.json"));
   const WeightStore store = WeightStore::open(weights.empty() ? folder : weights);
-  const Loader w{be, store, quant};
+  const Loader w{be, store, quant, config.num_layers};
   const T5Config& c = config;
   std::unique_ptr<T5Encoder> enc(new T5Encoder(be, config));
 

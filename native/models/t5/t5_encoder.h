@@ -48,6 +48,24 @@ int64_t t5_relative_position_bucket(int64_t relative_position, bool bidirectiona
 // The additive bias of a masked key: transformers' (1 - mask) * torch.finfo(float32).min.
 inline constexpr float kT5MaskedKeyBias = -3.4028234663852886e38f;
 
+// The block linears, for t5_linear_quant.
+enum class T5Linear { kQ, kK, kV, kO, kWi, kWo };  // kWi: wi, wi_0 and wi_1
+
+// int4 ("weight-only int4") keeps the projections where a 4-bit error costs the most in int8:
+//   v and o in every block (a tenth of the weights each, near a quarter of int4's error each),
+//   every linear but q and k in the first num_layers / kT5Int4FfInt8Divisor blocks,
+//   every linear in the first num_layers / kT5Int4AllInt8Divisor blocks (the first blocks'
+//   errors grow through all the later ones: block 0 alone is a third of int4's error);
+// the rest (q and k after the first sixth, the feed-forward of the second half) in int4. Measured
+// by bench/t5_quant_study.py on random T5-XXL weights (fp32 activations, cosine vs fp32):
+// int4 everywhere 0.908 in 2.87 GB, this mix 0.9927 in 3.94 GB, int8 everywhere 0.9993 in 4.90 GB.
+inline constexpr int64_t kT5Int4AllInt8Divisor = 6;
+inline constexpr int64_t kT5Int4FfInt8Divisor = 2;
+
+// The quantisation block `block` (of num_layers) gives linear `kind` when the encoder is loaded
+// with `requested`: int8 and none apply to every linear; int4 as above.
+WeightQuant t5_linear_quant(WeightQuant requested, T5Linear kind, int64_t block, int64_t num_layers);
+
 namespace t5 {
 struct Block;
 }
@@ -57,7 +75,8 @@ class T5Encoder {
   // folder: a text_encoder/ directory with config.json and (sharded) safetensors.
   // `weights` overrides the weights file/index found in `folder` (e.g. a variant). `quant`
   // quantises the blocks' linear weights at load (int8 per channel / int4 per group of 64,
-  // core/quant.h); embeddings, norms and the position bias stay in the compute dtype.
+  // core/quant.h; int4 keeps some of them in int8, t5_linear_quant); embeddings, norms and the
+  // position bias stay in the compute dtype.
   static std::unique_ptr<T5Encoder> load(Backend& be, const std::string& folder, const std::string& weights = "",
                                          WeightQuant quant = WeightQuant::kNone);
   ~T5Encoder();
