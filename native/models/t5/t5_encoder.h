@@ -52,7 +52,7 @@ inline constexpr float kT5MaskedKeyBias = -3.4028234663852886e38f;
 enum class T5Linear { kQ, kK, kV, kO, kWi, kWo };  // kWi: wi, wi_0 and wi_1
 
 // int4 ("weight-only int4") keeps the projections where a 4-bit error costs the most in int8:
-//   v and o in every block (a tenth of the weights each, near a quarter of int4's error each),
+//   v and o in every block (under a tenth of the weights each, near a quarter of int4's error each),
 //   every linear but q and k in the first num_layers / kT5Int4FfInt8Divisor blocks,
 //   every linear in the first num_layers / kT5Int4AllInt8Divisor blocks (the first blocks'
 //   errors grow through all the later ones: block 0 alone is a third of int4's error);
