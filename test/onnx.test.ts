@@ -171,7 +171,7 @@ describe('text_encoder.onnx in onnxruntime-node', () => {
     expectClose(got.data as Float32Array, refF32(c.outputs.last_hidden_state), { ...TOL, label: 'onnx vs transformers' });
   });
 
-  for (const quantization of ['int8', 'int4'] as const) {
+  for (const quantization of ['int8', 'int4', 'int4-mixed'] as const) {
     it(`${quantization} weights (DequantizeLinear, external data): match the CPU backend's ${quantization}`, async () => {
       const out = join(dir, quantization);
       const m = await exportOnnx(TINY_MODEL, out, { components: ['text_encoder'], textEncoderQuantization: quantization, externalData: 'always' });
@@ -185,10 +185,13 @@ describe('text_encoder.onnx in onnxruntime-node', () => {
       const ours = await t5.encode(Int32Array.from(ids), Int32Array.from(mask), b, l);
       t5.dispose();
       expectClose(got, ours.data, { ...TOL, label: `onnx ${quantization} vs cpu ${quantization}` });
-      if (quantization === 'int4') {
-        // int4 keeps some linears in int8 (the engine's t5_linear_quant): in the 2-block tiny
+      const graph = readFileSync(join(out, 'text_encoder.onnx')).toString('latin1');
+      if (quantization !== 'int4-mixed') {
+        expect(graph).toContain(`.weight.${quantization}`);
+        expect(graph).not.toContain(`.weight.${quantization === 'int8' ? 'int4' : 'int8'}`);
+      } else {
+        // int4-mixed keeps some linears in int8 (the engine's t5_linear_quant): in the 2-block tiny
         // model, block 0's all but q/k and block 1's v/o; the graph says so in its weight names.
-        const graph = readFileSync(join(out, 'text_encoder.onnx')).toString('latin1');
         const expected: [string, 'int8' | 'int4'][] = [
           ['0.layer.0.SelfAttention.q', 'int4'], ['0.layer.0.SelfAttention.v', 'int8'], ['0.layer.1.DenseReluDense.wi_0', 'int8'],
           ['0.layer.1.DenseReluDense.wo', 'int8'], ['1.layer.0.SelfAttention.k', 'int4'], ['1.layer.0.SelfAttention.o', 'int8'],

@@ -145,7 +145,9 @@ async function sectionTiny(): Promise<void> {
 // ------------------------------------------------------------------ full size helpers
 // Loaded once per quantisation and shared by the sections (T5-XXL takes a while to load).
 const loaded = new Map<string, PixArtAlphaPipeline>();
-async function loadFull(quant: 'int8' | 'int4'): Promise<PixArtAlphaPipeline> {
+type Quant = 'int8' | 'int4' | 'int4-mixed';
+const QUANTS = arg('quants', 'int8,int4,int4-mixed').split(',') as Quant[];
+async function loadFull(quant: Quant): Promise<PixArtAlphaPipeline> {
   let pipe = loaded.get(quant);
   if (pipe && !pipe.transformer?.disposed) return pipe;
   const t0 = performance.now();
@@ -263,19 +265,21 @@ async function sectionAsync(): Promise<void> {
 
 // ------------------------------------------------------------------ end to end
 async function sectionE2E(): Promise<void> {
-  for (const quant of ['int8', 'int4'] as const) {
+  for (const quant of QUANTS) {
     const main = mainEngine(), text = textEngine();
     const meter = new DevicePeak(main);
-    const other = quant === 'int8' ? 'int4' : 'int8';
-    loaded.get(other)?.dispose();
-    loaded.delete(other);
+    for (const [q, p] of [...loaded]) {
+      if (q === quant) continue;
+      p.dispose();
+      loaded.delete(q);
+    }
     await main.emptyCache();
     await text.emptyCache();
     const before = await baseline();
     const pipe = await loadFull(quant);
     if (pipe.transformer!.engine !== main || pipe.textEncoder!.engine !== text) throw new Error('pipeline engines are not the shared ones');
     const afterLoad = meter.used();
-    for (const n of [1, 4]) {
+    for (const n of quant === 'int4-mixed' ? [1] : [1, 4]) {  // the T5 mode does not change the DiT's batch-4 time
       await pipe.generate(full(n, 0));  // warm-up at this batch (cuDNN plans for its shapes, the pool)
       const reps = n === 1 ? 3 : 2;
       const e2e: number[] = [], enc: number[] = [], loop: number[] = [], dec: number[] = [];
@@ -330,7 +334,7 @@ async function sectionE2E(): Promise<void> {
 async function sectionLowMem(): Promise<void> {
   for (const p of loaded.values()) p.dispose();
   loaded.clear();
-  for (const quant of ['int4'] as const) {
+  for (const quant of QUANTS.filter((q) => q !== 'int8')) {
     const main = mainEngine(), text = textEngine();
     await main.emptyCache();
     await text.emptyCache();

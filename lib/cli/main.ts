@@ -66,7 +66,7 @@ export function buildProgram(): Command {
     .option('--no-binning', 'do not map the size to the nearest aspect-ratio bin')
     .option('--no-clean-caption', 'do not clean the caption (diffusers clean_caption=False)')
     .addOption(new Option('--dtype <dtype>', 'GPU compute dtype of the transformer and VAE').choices(['float16', 'bfloat16', 'float32']))
-    .addOption(new Option('--t5-quant <mode>', 'weight-only quantisation of the T5 text encoder').choices(['none', 'int8', 'int4']).default('none'))
+    .addOption(new Option('--t5-quant <mode>', 'weight-only quantisation of the T5 text encoder').choices(['none', 'int8', 'int4', 'int4-mixed']).default('none'))
     .option('--vae-tiling', 'decode in overlapping tiles (less memory for large images; diffusers enable_tiling())')
     .option('-q, --quiet', 'no progress bar')
     .action(async (prompt: string, o) => {
@@ -131,7 +131,7 @@ export function buildProgram(): Command {
     })
     .addOption(new Option('--dtype <type>', 'transformer and VAE decoder precision').choices(['float16', 'bfloat16', 'float32']).default('float16'))
     .addOption(new Option('--t5-dtype <type>', 'text encoder activations (T5 overflows in float16)').choices(['float32', 'bfloat16']).default('float32'))
-    .addOption(new Option('--t5-quant <q>', 'text encoder weight-only quantisation (DequantizeLinear)').choices(['none', 'int8', 'int4']).default('none'))
+    .addOption(new Option('--t5-quant <q>', 'text encoder weight-only quantisation (DequantizeLinear)').choices(['none', 'int8', 'int4', 'int4-mixed']).default('none'))
     .addOption(new Option('--external-data <when>', 'weights in a .onnx.data file beside the model').choices(['auto', 'always', 'never']).default('auto'))
     .action(async (o) => {
       const abort = new AbortController();

@@ -24,8 +24,8 @@ export interface ExportOnnxOptions {
   dtype?: 'float32' | 'float16' | 'bfloat16';
   /** The text encoder's activations: 'float32' (default) or 'bfloat16' (what TensorRT's int8/int4 weight-only GEMMs take); never float16, where T5 overflows. Its norms compute in float32 either way. */
   textEncoderDtype?: 'float32' | 'bfloat16';
-  /** Weight-only quantisation of the text encoder's linear weights, as DequantizeLinear: 'int8' per output channel, 'int4' per block of 64. Default 'none'. */
-  textEncoderQuantization?: 'none' | 'int8' | 'int4';
+  /** Weight-only quantisation of the text encoder's linear weights, as DequantizeLinear: 'int8' per output channel, 'int4' per block of 64, 'int4-mixed' int4 with the engine's int8 exceptions. Default 'none'. */
+  textEncoderQuantization?: 'none' | 'int8' | 'int4' | 'int4-mixed';
   /** Weights in a `.onnx.data` file beside the model: 'auto' (above 1 GiB), 'always' or 'never'. */
   externalData?: 'auto' | 'always' | 'never';
   /** Called when each component starts and finishes. */
@@ -43,7 +43,7 @@ export interface OnnxExportEntry {
   dataSha256?: string;
   dataBytes?: number;
   dtype: 'float32' | 'float16' | 'bfloat16';
-  quantization: 'none' | 'int8' | 'int4';
+  quantization: 'none' | 'int8' | 'int4' | 'int4-mixed';
   opset: number;
   nodes: number;
   inputs: NativeOnnxValue[];
@@ -89,8 +89,8 @@ export async function exportOnnx(modelDir: string, outDir: string, options: Expo
     throw invalid(`exportOnnx: textEncoderDtype must be 'float32' or 'bfloat16' (T5 overflows in float16), got ${String(textDtype)}`);
   }
   const quantization = options.textEncoderQuantization ?? 'none';
-  if (!['none', 'int8', 'int4'].includes(quantization)) {
-    throw invalid(`exportOnnx: textEncoderQuantization must be 'none', 'int8' or 'int4', got ${String(quantization)}`);
+  if (!['none', 'int8', 'int4', 'int4-mixed'].includes(quantization)) {
+    throw invalid(`exportOnnx: textEncoderQuantization must be 'none', 'int8', 'int4' or 'int4-mixed', got ${String(quantization)}`);
   }
   const externalData = options.externalData ?? 'auto';
   if (!['auto', 'always', 'never'].includes(externalData)) {

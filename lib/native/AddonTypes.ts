@@ -92,8 +92,8 @@ export interface NativeEngine {
   readonly device: string;
   readonly threads: number;
   /** `weights`: a specific weights file or index in the folder (e.g. a variant); default: the standard names. */
-  /** `quantization`: weight-only quantisation of the linear weights at load ('int8' per channel, 'int4' per group of 64). */
-  loadT5(folder: string, weights?: string, quantization?: 'none' | 'int8' | 'int4'): Promise<NativeT5Encoder>;
+  /** `quantization`: weight-only quantisation of the linear weights at load ('int8' per channel, 'int4' per group of 64, 'int4-mixed' int4 with the most sensitive linears in int8). */
+  loadT5(folder: string, weights?: string, quantization?: 'none' | 'int8' | 'int4' | 'int4-mixed'): Promise<NativeT5Encoder>;
   loadDiT(folder: string, weights?: string): Promise<NativePixArtDiT>;
   /** Returns the backend's cached device memory (GPU pool) to the device, after queued work. */
   emptyCache(): Promise<void>;
@@ -142,14 +142,14 @@ export interface NativeOnnxExportOptions {
   /** The .onnx file to write (external data goes beside it as `<out>.data`). */
   out: string;
   dtype?: 'float32' | 'float16' | 'bfloat16';
-  quantization?: 'none' | 'int8' | 'int4';
+  quantization?: 'none' | 'int8' | 'int4' | 'int4-mixed';
   externalData?: 'auto' | 'always' | 'never';
 }
 
 export interface NativeOnnxExportSummary {
   model: 'text_encoder' | 'transformer' | 'vae_decoder';
   dtype: 'float32' | 'float16' | 'bfloat16';
-  quantization: 'none' | 'int8' | 'int4';
+  quantization: 'none' | 'int8' | 'int4' | 'int4-mixed';
   inputs: NativeOnnxValue[];
   outputs: NativeOnnxValue[];
   nodes: number;

@@ -113,7 +113,8 @@ Napi::Value Engine::LoadT5(const Napi::CallbackInfo& info) {
   WeightQuant quant = WeightQuant::kNone;
   if (info.Length() > 2 && !info[2].IsUndefined()) {
     const std::string q = ArgString(info[2], "quantization");
-    if (q != "none" && q != "int8" && q != "int4") throw TypeError(info.Env(), "quantization must be 'none', 'int8' or 'int4'");
+    if (q != "none" && q != "int8" && q != "int4" && q != "int4-mixed")
+      throw TypeError(info.Env(), "quantization must be 'none', 'int8', 'int4' or 'int4-mixed'");
     quant = parse_weight_quant(q);
   }
   return core->thread->Submit(info.Env(), std::make_unique<LoadJob<T5Encoder, NewT5Handle>>(info.Env(), core, [folder, weights, quant](Backend& be) {

@@ -11,6 +11,7 @@ const char* weight_quant_name(WeightQuant q) {
   switch (q) {
     case WeightQuant::kInt8: return "int8";
     case WeightQuant::kInt4: return "int4";
+    case WeightQuant::kInt4Mixed: return "int4-mixed";
     default: return "none";
   }
 }
@@ -19,11 +20,20 @@ WeightQuant parse_weight_quant(const std::string& s) {
   if (s.empty() || s == "none") return WeightQuant::kNone;
   if (s == "int8") return WeightQuant::kInt8;
   if (s == "int4") return WeightQuant::kInt4;
-  fail(StatusCode::kInvalidArgument, "weight quantisation must be 'none', 'int8' or 'int4', got '" + s + "'");
+  if (s == "int4-mixed") return WeightQuant::kInt4Mixed;
+  fail(StatusCode::kInvalidArgument, "weight quantisation must be 'none', 'int8', 'int4' or 'int4-mixed', got '" + s + "'");
+}
+
+void check_storage_quant(WeightQuant q, const char* where) {
+  if (q != WeightQuant::kNone && q != WeightQuant::kInt8 && q != WeightQuant::kInt4) {
+    fail(StatusCode::kInvalidArgument, std::string(where) + ": " + weight_quant_name(q) +
+                                           " is a per-model choice; pass each weight's own format (int8 or int4)");
+  }
 }
 
 QuantizedWeight quantize_weight(const float* w, int64_t N, int64_t K, WeightQuant q) {
   if (q == WeightQuant::kNone) fail(StatusCode::kInternal, "quantize_weight: no quantisation asked for");
+  check_storage_quant(q, "quantize_weight");
   QuantizedWeight r;
   r.quant = q;
   r.N = N;

@@ -12,12 +12,16 @@
 
 namespace pixart {
 
-enum class WeightQuant { kNone = 0, kInt8 = 1, kInt4 = 2 };
+// kInt4Mixed is a model-level choice, not a storage format: T5 resolves it per linear weight to
+// kInt4 or kInt8 (t5_linear_quant); backends store only kInt8 / kInt4 and refuse it.
+enum class WeightQuant { kNone = 0, kInt8 = 1, kInt4 = 2, kInt4Mixed = 3 };
 constexpr int64_t kInt4Group = 64;
 
 const char* weight_quant_name(WeightQuant q);
-// "none" / "int8" / "int4"; throws kInvalidArgument otherwise.
+// "none" / "int8" / "int4" / "int4-mixed"; throws kInvalidArgument otherwise.
 WeightQuant parse_weight_quant(const std::string& s);
+// Throws kInvalidArgument unless q is a storage format (kNone, kInt8, kInt4); `where` names the caller.
+void check_storage_quant(WeightQuant q, const char* where);
 
 inline int64_t quant_groups(WeightQuant q, int64_t K) {
   return q == WeightQuant::kInt4 ? (K + kInt4Group - 1) / kInt4Group : 1;

@@ -416,6 +416,7 @@ Tensor GraphRecorder::load_weight(const WeightView& w) {
 }
 
 Tensor GraphRecorder::load_linear_weight(const WeightView& w, WeightQuant q) {
+  check_storage_quant(q, "load_linear_weight");
   if (q == WeightQuant::kNone) return load_weight(w);
   if (w.shape.size() != 2)
     fail(StatusCode::kModelLoad, w.file + ": " + w.name + " is not a [out, in] linear weight; it cannot be quantised");

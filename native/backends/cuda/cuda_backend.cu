@@ -335,6 +335,7 @@ Tensor CudaBackend::load_weight(const WeightView& w) {
 }
 
 Tensor CudaBackend::load_linear_weight(const WeightView& w, WeightQuant q) {
+  check_storage_quant(q, "load_linear_weight");
   if (q == WeightQuant::kNone) return load_weight(w);
   enter();
   if (w.shape.size() != 2)

@@ -427,6 +427,7 @@ void section_t5(const Args& a) {
                {"bf16", PIXART_CUDA_BF16, WeightQuant::kNone},
                {"bf16+int8", PIXART_CUDA_BF16, WeightQuant::kInt8},
                {"bf16+int4", PIXART_CUDA_BF16, WeightQuant::kInt4},
+               {"bf16+int4-mixed", PIXART_CUDA_BF16, WeightQuant::kInt4Mixed},
                {"f16", PIXART_CUDA_F16, WeightQuant::kNone}};
   for (const auto& m : modes) {
     CudaPtr g = make_cuda(m.compute);

@@ -183,7 +183,7 @@ int64_t t5_relative_position_bucket(int64_t relative_position, bool bidirectiona
 }
 
 WeightQuant t5_linear_quant(WeightQuant requested, T5Linear kind, int64_t block, int64_t num_layers) {
-  if (requested != WeightQuant::kInt4) return requested;
+  if (requested != WeightQuant::kInt4Mixed) return requested;
   const bool qk = kind == T5Linear::kQ || kind == T5Linear::kK, vo = kind == T5Linear::kV || kind == T5Linear::kO;
   if (vo || block < num_layers / kT5Int4AllInt8Divisor || (!qk && block < num_layers / kT5Int4FfInt8Divisor))
     return WeightQuant::kInt8;

@@ -51,7 +51,8 @@ inline constexpr float kT5MaskedKeyBias = -3.4028234663852886e38f;
 // The block linears, for t5_linear_quant.
 enum class T5Linear { kQ, kK, kV, kO, kWi, kWo };  // kWi: wi, wi_0 and wi_1
 
-// int4 ("weight-only int4") keeps the projections where a 4-bit error costs the most in int8:
+// int4 stores every block linear in int4 (groups of 64). int4-mixed keeps the projections where a
+// 4-bit error costs the most in int8:
 //   v and o in every block (under a tenth of the weights each, near a quarter of int4's error each),
 //   every linear but q and k in the first num_layers / kT5Int4FfInt8Divisor blocks,
 //   every linear in the first num_layers / kT5Int4AllInt8Divisor blocks (the first blocks'
@@ -63,7 +64,7 @@ inline constexpr int64_t kT5Int4AllInt8Divisor = 6;
 inline constexpr int64_t kT5Int4FfInt8Divisor = 2;
 
 // The quantisation block `block` (of num_layers) gives linear `kind` when the encoder is loaded
-// with `requested`: int8 and none apply to every linear; int4 as above.
+// with `requested`: none, int8 and int4 apply to every linear; int4-mixed as above.
 WeightQuant t5_linear_quant(WeightQuant requested, T5Linear kind, int64_t block, int64_t num_layers);
 
 namespace t5 {
@@ -75,7 +76,7 @@ class T5Encoder {
   // folder: a text_encoder/ directory with config.json and (sharded) safetensors.
   // `weights` overrides the weights file/index found in `folder` (e.g. a variant). `quant`
   // quantises the blocks' linear weights at load (int8 per channel / int4 per group of 64,
-  // core/quant.h; int4 keeps some of them in int8, t5_linear_quant); embeddings, norms and the
+  // core/quant.h; int4-mixed keeps some of them in int8, t5_linear_quant); embeddings, norms and the
   // position bias stay in the compute dtype.
   static std::unique_ptr<T5Encoder> load(Backend& be, const std::string& folder, const std::string& weights = "",
                                          WeightQuant quant = WeightQuant::kNone);
