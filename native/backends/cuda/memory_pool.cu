@@ -32,7 +32,7 @@ size_t MemoryPool::size_class(size_t bytes) {
 
 MemoryPool::MemoryPool(int device) : device_(device) {
   const char* trim = std::getenv("PIXART_CUDA_POOL_TRIM");
-  trim_ = !(trim && std::strcmp(trim, "0") == 0);
+  trim_ = trim && std::strcmp(trim, "1") == 0;
 }
 
 MemoryPool::~MemoryPool() { empty_cache(); }

@@ -7,12 +7,15 @@
 // On cudaErrorMemoryAllocation the pool frees its cache and retries once; if that fails too it
 // throws EngineError(kOutOfMemory) and stays usable.
 //
-// A miss that would grow the pool while it caches at least as many bytes as the request first
-// returns the blocks cached longest ago (the least recently released) to the device, until the
-// request's size has been given back. A pipeline's phases use different shapes (the DiT loop, then
-// the VAE decode); without this, each phase's freed blocks would stay cached through the other
-// phase and the pool would hold both working sets at once. Within a phase the blocks it has just
-// released are the youngest and stay. PIXART_CUDA_POOL_TRIM=0 keeps every cached block.
+// PIXART_CUDA_POOL_TRIM=1 (off by default) trades speed for memory: a miss that would grow the
+// pool while it caches at least as many bytes as the request first returns the blocks cached
+// longest ago (the least recently released) to the device, until the request's size has been
+// given back. A pipeline's phases use different shapes (the DiT loop, then the VAE decode); by
+// default each phase's freed blocks stay cached through the other and the pool holds both working
+// sets at once. Measured on an H200 (bench/results/gpu-h200-2026-11-26-s4.md): all three models
+// resident with int4 T5 and a tiled decode peak at 4.83 GB instead of 5.60, but a 1024x1024
+// generation takes 1.15-1.32 s instead of 0.88: every cudaFree synchronises the device, and a
+// working set that grows while older blocks are cached evicts blocks it needs again.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -64,7 +67,7 @@ class MemoryPool {
     uint64_t seq;  // when it was released: a pool-wide counter
   };
   int device_;
-  bool trim_ = true;
+  bool trim_ = false;
   uint64_t seq_ = 0;
   mutable std::mutex mu_;
   std::map<size_t, std::vector<Cached>> free_;  // per size class, in release order (oldest first)
