@@ -425,13 +425,16 @@ TEST_CASE("cuda group_norm with and without fused SiLU") {
 
 // ================================================================ images and layout
 
+// One conv2d case of the tests below: batch, channels, size, outputs, kernel, stride, per-side padding.
+struct ConvCase {
+  int64_t B, C, H, W, O, k;
+  int stride, pt, pl, pb, pr;
+  bool bias;
+};
+
 TEST_CASE("cuda conv2d: kernels, strides, per-side padding, chunked im2col") {
   REQUIRE_CUDA();
-  struct C {
-    int64_t B, C, H, W, O, k;
-    int stride, pt, pl, pb, pr;
-    bool bias;
-  };
+  using C = ConvCase;
   const C cases[] = {
       {2, 4, 8, 8, 16, 3, 1, 1, 1, 1, 1, true},     // VAE conv_in
       {1, 8, 9, 11, 8, 3, 2, 0, 0, 1, 1, true},     // VAE downsample: pad right/bottom only
@@ -496,11 +499,7 @@ class ScopedEnv {
 // stride-2 case with bottom/right padding only goes to im2col.
 TEST_CASE("cuda conv2d through cuDNN: tuned choice, NCHW only, NHWC only (whole and in bands), untuned") {
   REQUIRE_CUDA();
-  struct C {
-    int64_t B, C, H, W, O, k;
-    int stride, pt, pl, pb, pr;
-    bool bias;
-  };
+  using C = ConvCase;
   const C cases[] = {
       {2, 5, 7, 9, 6, 1, 1, 0, 0, 0, 0, true},         // 1x1
       {1, 48, 20, 30, 40, 1, 1, 0, 0, 0, 0, false},    // 1x1, 4 bands of 5 rows
