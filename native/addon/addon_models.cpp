@@ -56,7 +56,7 @@ class ComputeJob final : public Job {
     out_.resize(size_t(t.numel()));
     core_->backend->to_host(t, out_.data());
   }
-  Napi::Value Result(Napi::Env env) override { return HostTensorObject(env, out_, shape_); }
+  Napi::Value Result(Napi::Env env) override { return HostArrayObject(env, out_, shape_); }
 
  private:
   std::shared_ptr<EngineCore> core_;
@@ -83,13 +83,7 @@ class Rgb8Job final : public Job {
     non_finite_ = core_->backend->to_host_rgb8(t, out_.data());
   }
   Napi::Value Result(Napi::Env env) override {
-    Napi::Uint8Array arr = Napi::Uint8Array::New(env, out_.size());
-    std::copy(out_.begin(), out_.end(), arr.Data());
-    Napi::Array s = Napi::Array::New(env, shape_.size());
-    for (size_t i = 0; i < shape_.size(); i++) s.Set(uint32_t(i), Napi::Number::New(env, double(shape_[i])));
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("data", arr);
-    o.Set("shape", s);
+    Napi::Object o = HostArrayObject(env, out_, shape_);
     o.Set("nonFinite", Napi::Boolean::New(env, non_finite_));
     return o;
   }

@@ -59,9 +59,10 @@ inline std::vector<int32_t> ArgI32(const Napi::Value& v, const char* name, int64
   return ArgArray<int32_t, napi_int32_array>(v, name, expected);
 }
 
-// { data: Float32Array, shape: number[] } — the explicit copy of a result into JS memory.
-inline Napi::Object HostTensorObject(Napi::Env env, const std::vector<float>& data, const Shape& shape) {
-  Napi::Float32Array arr = Napi::Float32Array::New(env, data.size());
+// { data: Float32Array | Uint8Array | ..., shape: number[] } — the explicit copy of a result into JS memory.
+template <class T>
+inline Napi::Object HostArrayObject(Napi::Env env, const std::vector<T>& data, const Shape& shape) {
+  auto arr = Napi::TypedArrayOf<T>::New(env, data.size());
   std::copy(data.begin(), data.end(), arr.Data());
   Napi::Array s = Napi::Array::New(env, shape.size());
   for (size_t i = 0; i < shape.size(); i++) s.Set(uint32_t(i), Napi::Number::New(env, double(shape[i])));
