@@ -118,11 +118,14 @@ void OpChecks::slice_channels(const Tensor& x, int64_t start, int64_t count) con
 
 void OpChecks::embedding(const Tensor& table, const int32_t* ids, int64_t n) const {
   check(table.rank() == 2, "embedding: table must be [V, D]");
-  const int64_t V = table.dim(0);
+  token_ids(ids, n, table.dim(0));
+}
+
+void OpChecks::token_ids(const int32_t* ids, int64_t n, int64_t vocab) {
   for (int64_t i = 0; i < n; i++) {
-    if (ids[i] < 0 || ids[i] >= V) {
+    if (ids[i] < 0 || ids[i] >= vocab) {
       fail(StatusCode::kInvalidArgument,
-           "token id " + std::to_string(ids[i]) + " is outside the vocabulary (size " + std::to_string(V) + ")");
+           "token id " + std::to_string(ids[i]) + " is outside the vocabulary (size " + std::to_string(vocab) + ")");
     }
   }
 }

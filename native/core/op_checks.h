@@ -45,6 +45,8 @@ class OpChecks {
   void unpatchify(const Tensor& x, int64_t h, int64_t w, int p, int c) const;
   void slice_channels(const Tensor& x, int64_t start, int64_t count) const;
   void embedding(const Tensor& table, const int32_t* ids, int64_t n) const;
+  // Every id in [0, vocab) (the embedding op's check; also for rows gathered on the host).
+  static void token_ids(const int32_t* ids, int64_t n, int64_t vocab);
 
  private:
   std::string prefix_;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/op_checks.h"
 #include "core/status.h"
 #include "core/weights.h"
 
@@ -277,16 +278,13 @@ Tensor T5Encoder::encode(const int32_t* ids, const int32_t* mask, int64_t batch,
   Tensor x;
   if (host_embed_.data) {
     const int64_t V = config_.vocab_size, D = config_.d_model;
+    OpChecks::token_ids(ids, n, V);
     const size_t row_bytes = host_embed_.bytes / size_t(V);
     std::vector<float> rows(static_cast<size_t>(n * D));
     WeightView row = host_embed_;
     row.shape = {D};
     row.bytes = row_bytes;
     for (int64_t i = 0; i < n; i++) {
-      if (ids[i] < 0 || ids[i] >= V) {
-        fail(StatusCode::kInvalidArgument,
-             "token id " + std::to_string(ids[i]) + " is outside the vocabulary (size " + std::to_string(V) + ")");
-      }
       row.data = static_cast<const char*>(host_embed_.data) + size_t(ids[i]) * row_bytes;
       convert_to_f32(row, rows.data() + i * D);
     }
