@@ -70,17 +70,10 @@ export function toFloatNHWC(decoded: HostTensor): HostTensor {
 
 /** diffusers' numpy_to_pil: (x * 255).round() as uint8, one image per batch item. */
 export function toImages(nhwc: HostTensor): PixArtImage[] {
-  const [b, h, w, c] = nhwc.shape;
-  if (c !== 3) throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `expected 3 channels, got ${c}`);
-  const images: PixArtImage[] = [];
-  for (let n = 0; n < b; n++) {
-    const bytes = new Uint8Array(h * w * 3);
-    const base = n * h * w * 3;
-    // numpy rounds half to even; Math.round rounds half up. Match numpy.
-    for (let i = 0; i < bytes.length; i++) bytes[i] = roundHalfEven(Math.fround(nhwc.data[base + i] * 255));
-    images.push(new PixArtImage(w, h, bytes));
-  }
-  return images;
+  const bytes = new Uint8Array(nhwc.data.length);
+  // numpy rounds half to even; Math.round rounds half up. Match numpy.
+  for (let i = 0; i < bytes.length; i++) bytes[i] = roundHalfEven(Math.fround(nhwc.data[i] * 255));
+  return rgbToImages({ data: bytes, shape: nhwc.shape });
 }
 
 /**
