@@ -232,17 +232,22 @@ void section_bench(const Args& a) {
   const Data d = load_data(a.inputs, cfg);
   std::printf("{\"section\":\"bench\",\"load_ms\":%.0f,\"weights_bytes\":%zu}\n", ms_since(t0), peak_bytes(*g));
 
+  // 3 warm-ups, then 15 timed forwards: GPU time (synchronised) and the host time to launch the
+  // whole forward (what a CUDA graph of it would save at most).
+  auto time_forward = [&](const DiTInputs& in, std::vector<double>& ts, std::vector<double>& enqueue) {
+    for (int w = 0; w < 3; w++) down(*g, model->forward(in));
+    for (int r = 0; r < 15; r++) {
+      const auto start = Clock::now();
+      Tensor y = model->forward(in);
+      enqueue.push_back(ms_since(start));
+      sync(*g);
+      ts.push_back(ms_since(start));
+    }
+  };
   for (int64_t B : {2, 8}) {
     const DiTInputs in = make_inputs(*g, cfg, d, d.sq, B);
-    for (int w = 0; w < 3; w++) down(*g, model->forward(in));
     std::vector<double> ts, enqueue;
-    for (int r = 0; r < 15; r++) {
-      t0 = Clock::now();
-      Tensor y = model->forward(in);
-      enqueue.push_back(ms_since(t0));  // host time to launch the whole forward (what a CUDA graph would save at most)
-      sync(*g);
-      ts.push_back(ms_since(t0));
-    }
+    time_forward(in, ts, enqueue);
     std::printf("{\"section\":\"bench\",\"what\":\"dit forward 1024x1024\",\"batch\":%lld,\"median_ms\":%.2f,"
                 "\"min_ms\":%.2f,\"host_enqueue_median_ms\":%.2f,\"peak_bytes\":%zu}\n",
                 (long long)B, median(ts), *std::min_element(ts.begin(), ts.end()), median(enqueue), peak_bytes(*g));
@@ -254,15 +259,8 @@ void section_bench(const Args& a) {
     Case c{std::to_string(side * 8), side, side, {}, {}};
     c.latents.assign(d.sq.latents.begin(), d.sq.latents.begin() + size_t(cfg.in_channels * side * side));
     const DiTInputs in = make_inputs(*g, cfg, d, c, 2);
-    for (int w = 0; w < 3; w++) down(*g, model->forward(in));
     std::vector<double> ts, enqueue;
-    for (int r = 0; r < 15; r++) {
-      t0 = Clock::now();
-      Tensor y = model->forward(in);
-      enqueue.push_back(ms_since(t0));
-      sync(*g);
-      ts.push_back(ms_since(t0));
-    }
+    time_forward(in, ts, enqueue);
     std::printf("{\"section\":\"bench\",\"what\":\"dit forward %lldx%lld\",\"batch\":2,\"median_ms\":%.3f,"
                 "\"host_enqueue_median_ms\":%.3f}\n",
                 (long long)(side * 8), (long long)(side * 8), median(ts), median(enqueue));
