@@ -1,6 +1,6 @@
 import { Engine } from '../engine/Engine.js';
 import { callNative } from '../native/binding.js';
-import type { HostRgb8, HostTensor, NativeAutoencoderKL } from '../native/AddonTypes.js';
+import type { HostRgb8, HostTensor, NativeAutoencoderKL, NativeStateTensor } from '../native/AddonTypes.js';
 import { Component, engineFor, weightsFor, type ComponentLoadOptions } from './Component.js';
 import { readVAEConfig, type VAEConfig } from './configs.js';
 
@@ -9,6 +9,12 @@ export interface LatentDistribution {
   /** clamped to [-30, 20] as diffusers does */
   logvar: HostTensor;
   std: HostTensor;
+}
+
+/** Latents that live on the engine (a float32 state tensor of the VAE's engine) with their shape. */
+export interface EngineLatents {
+  state: NativeStateTensor;
+  shape: number[];
 }
 
 function allFinite(a: Float32Array): boolean {
@@ -52,9 +58,11 @@ export class AutoencoderKL extends Component<NativeAutoencoderKL> {
    * redone once on a bfloat16 engine on the same device (same range as float32), and
    * `onPrecisionFallback` (if set) is told.
    */
-  async decode(z: HostTensor): Promise<HostTensor> {
+  async decode(z: HostTensor | EngineLatents): Promise<HostTensor> {
     const shape = z.shape as [number, number, number, number];
-    return this.#withFallback('AutoencoderKL.decode', (h) => h.decode(z.data, shape, { tiled: this.useTiling }), (out) => allFinite(out.data));
+    return this.#withFallback(
+      'AutoencoderKL.decode', z, (h, zz) => h.decode(zz, shape, { tiled: this.useTiling }), (out) => allFinite(out.data),
+    );
   }
 
   /**
@@ -63,20 +71,29 @@ export class AutoencoderKL extends Component<NativeAutoencoderKL> {
    * floats). The bytes are the ones toImages(toFloatNHWC(decode(z))) gives, and the same
    * float16 overflow fallback applies. `nonFinite` says the image returned still held NaN/Inf.
    */
-  async decodeToRgb(z: HostTensor): Promise<HostRgb8> {
+  async decodeToRgb(z: HostTensor | EngineLatents): Promise<HostRgb8> {
     const shape = z.shape as [number, number, number, number];
-    return this.#withFallback('AutoencoderKL.decodeToRgb', (h) => h.decode(z.data, shape, { tiled: this.useTiling, output: 'rgb8' }), (out) => !out.nonFinite);
+    return this.#withFallback(
+      'AutoencoderKL.decodeToRgb', z, (h, zz) => h.decode(zz, shape, { tiled: this.useTiling, output: 'rgb8' }), (out) => !out.nonFinite,
+    );
   }
 
-  /** Runs a decode; on a float16 engine a non-finite result is redone once on a bfloat16 engine. */
-  async #withFallback<T>(what: string, run: (h: NativeAutoencoderKL) => Promise<T>, finite: (out: T) => boolean): Promise<T> {
+  /**
+   * Runs a decode; on a float16 engine a non-finite result is redone once on a bfloat16 engine
+   * (engine-resident latents are read back for it: they belong to this engine).
+   */
+  async #withFallback<T>(
+    what: string, z: HostTensor | EngineLatents, run: (h: NativeAutoencoderKL, z: Float32Array | NativeStateTensor) => Promise<T>,
+    finite: (out: T) => boolean,
+  ): Promise<T> {
     const h = this.live(what);
-    const out = await callNative(() => run(h), 'VAE decode');
+    const out = await callNative(() => run(h, 'state' in z ? z.state : z.data), 'VAE decode');
     if (this.engine.dtype !== 'float16' || finite(out)) return out;
     this.onPrecisionFallback?.({ from: 'float16', to: 'bfloat16' });
+    const data = 'state' in z ? await callNative(() => z.state.read(), 'reading the latents') : z.data;
     const wide = await AutoencoderKL.fromPretrained(this.folder, { engine: Engine.shared({ device: this.engine.device, dtype: 'bfloat16' }) });
     try {
-      return await callNative(() => run(wide.live(what)), 'VAE decode (bfloat16)');
+      return await callNative(() => run(wide.live(what), data), 'VAE decode (bfloat16)');
     } finally {
       wide.dispose();
     }

@@ -1,6 +1,8 @@
 import type { Engine } from '../engine/Engine.js';
 import { callNative } from '../native/binding.js';
-import type { HostTensor, NativeDiTConditioning, NativeDiTForwardArgs, NativeDiTTextArgs, NativePixArtDiT } from '../native/AddonTypes.js';
+import type {
+  HostTensor, NativeDiTConditioning, NativeDiTForwardArgs, NativeDiTTextArgs, NativePixArtDiT, NativeStateTensor,
+} from '../native/AddonTypes.js';
 import { Component, engineFor, weightsFor, type ComponentLoadOptions } from './Component.js';
 import { readDiTConfig, type DiTConfig } from './configs.js';
 
@@ -22,9 +24,15 @@ export class PixArtTransformer2DModel extends Component<NativePixArtDiT> {
   }
 
   /** One forward pass; resolves to [B, out_channels, H, W] (with `guidance`, the guided eps). */
-  async forward(args: NativeDiTForwardArgs): Promise<HostTensor> {
+  async forward(args: NativeDiTForwardArgs & { output?: 'host' }): Promise<HostTensor> {
     const h = this.live('PixArtTransformer2DModel.forward');
     return callNative(() => h.forward(args), 'transformer');
+  }
+
+  /** forward() with the result kept on the engine as a float32 state tensor (latents may be one too). */
+  async forwardToState(args: NativeDiTForwardArgs): Promise<NativeStateTensor> {
+    const h = this.live('PixArtTransformer2DModel.forwardToState');
+    return callNative(() => h.forward({ ...args, output: 'state' }), 'transformer');
   }
 
   /**

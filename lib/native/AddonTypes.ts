@@ -29,6 +29,32 @@ export interface NativeDecodeOptions {
   output?: 'float' | 'rgb8';
 }
 
+/**
+ * A float32 tensor kept on the engine between calls (the latents, model output and scheduler
+ * history of a denoising loop): made by Engine.uploadState / runStateProgram or a forward() with
+ * `output: 'state'`; copying it into JS is explicit (read()). dispose() frees it (a call still
+ * using it keeps its own reference).
+ */
+export interface NativeStateTensor {
+  readonly shape: number[];
+  readonly disposed: boolean;
+  read(): Promise<Float32Array>;
+  dispose(): void;
+}
+
+/**
+ * An element-wise float32 program over state tensors of one shape (native/core/state_program.h):
+ * per instruction `code` holds (op, dst, a, b) and `scalars` (c, d); ops 0 load, 1 store,
+ * 2 scale, 3 add, 4 sub, 5 div, 6 clamp. Float32Array inputs are uploaded with the call.
+ */
+export interface NativeStateProgram {
+  shape: number[];
+  code: Int32Array;
+  scalars: Float64Array;
+  inputs: (NativeStateTensor | Float32Array)[];
+  outputs: number;
+}
+
 export interface NativeT5Encoder {
   /** ids/mask: [batch*length] row-major. Resolves to last_hidden_state [batch, length, d_model]. */
   encode(ids: Int32Array, mask: Int32Array, batchLength: [number, number]): Promise<HostTensor>;
@@ -57,8 +83,13 @@ export interface NativeDiTConditioning {
 }
 
 export type NativeDiTForwardArgs = {
-  latents: Float32Array;
+  /** The B samples: in JS memory, or a state tensor of this engine (rounded to the compute dtype there). */
+  latents: Float32Array | NativeStateTensor;
   latentShape: [number, number, number, number];
+  /** Without guidance: keep only the first `channels` output channels (e.g. eps without the learned variance). */
+  channels?: number;
+  /** 'host' (default): the result comes back as a HostTensor; 'state': it stays on the engine as float32. */
+  output?: 'host' | 'state';
   timesteps: Float32Array;
   /**
    * Classifier-free guidance on the engine: `latents` are the B samples, every other input the
@@ -70,7 +101,9 @@ export type NativeDiTForwardArgs = {
 
 export interface NativePixArtDiT {
   /** Resolves to the model output [B, out_channels, H, W] (eps and, if learned, variance channels), or with `guidance` the guided eps. */
-  forward(args: NativeDiTForwardArgs): Promise<HostTensor>;
+  forward(args: NativeDiTForwardArgs & { output?: 'host' }): Promise<HostTensor>;
+  /** The same result kept on the engine as a float32 state tensor. */
+  forward(args: NativeDiTForwardArgs & { output: 'state' }): Promise<NativeStateTensor>;
   /** Prepares the text side once for many forward() calls (rejects what forward() would). */
   prepareConditioning(args: NativeDiTTextArgs): Promise<NativeDiTConditioning>;
   dispose(): void;
@@ -79,9 +112,9 @@ export interface NativePixArtDiT {
 
 export interface NativeAutoencoderKL {
   /** z = latents / scaling_factor, [B, C, h, w] -> raw decode [B, 3, 8h, 8w]. */
-  decode(z: Float32Array, shape: [number, number, number, number], options?: NativeDecodeOptions & { output?: 'float' }): Promise<HostTensor>;
+  decode(z: Float32Array | NativeStateTensor, shape: [number, number, number, number], options?: NativeDecodeOptions & { output?: 'float' }): Promise<HostTensor>;
   /** z = latents / scaling_factor, [B, C, h, w] -> the decode as 8-bit RGB [B, 8h, 8w, 3] (on a GPU made on the device). */
-  decode(z: Float32Array, shape: [number, number, number, number], options: NativeDecodeOptions & { output: 'rgb8' }): Promise<HostRgb8>;
+  decode(z: Float32Array | NativeStateTensor, shape: [number, number, number, number], options: NativeDecodeOptions & { output: 'rgb8' }): Promise<HostRgb8>;
   /** image in [-1, 1], [B, 3, H, W] -> moments [B, 2*C, H/8, W/8] (mean, logvar). */
   encode(x: Float32Array, shape: [number, number, number, number]): Promise<HostTensor>;
   dispose(): void;
@@ -102,6 +135,10 @@ export interface NativeEngine {
   memoryStats(): NativeMemoryStats | null;
   /** Starts a new peak (peakInUseBytes) at the current in-use figure. */
   resetPeakMemory(): void;
+  /** A float32 state tensor made from `data` (numel(shape) values). */
+  uploadState(data: Float32Array, shape: number[]): Promise<NativeStateTensor>;
+  /** Runs a state program (one fused pass over its tensors); resolves to its `outputs` new tensors. */
+  runStateProgram(program: NativeStateProgram): Promise<NativeStateTensor[]>;
   /** Jobs queued or running on this engine's thread. */
   pending(): number;
   dispose(): void;

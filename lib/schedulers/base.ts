@@ -1,10 +1,20 @@
 /**
  * State and bookkeeping common to all schedulers: the resolved config, the step counter that
- * diffusers keeps in `_step_index` / `_begin_index`, argument checks and noise sourcing.
+ * diffusers keeps in `_step_index` / `_begin_index`, argument checks and noise sourcing, and the
+ * public step()/scaleModelInput() overloads over Float32Arrays and DeviceSamples.
  */
 import { invalid } from './config.js';
 import { f32 } from './npmath.js';
+import { DeviceSample, isDeviceSample, type Sample } from './sample.js';
 import type { Scheduler, SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult } from './types.js';
+
+const isSample = (x: unknown): x is Sample => x instanceof Float32Array || x instanceof DeviceSample;
+
+/** Objects whose own values stateSamples() searches: arrays and plain `{}` records. */
+function isPlainObject(v: object): boolean {
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
 
 export abstract class SchedulerBase implements Scheduler {
   abstract readonly className: string;
@@ -26,11 +36,66 @@ export abstract class SchedulerBase implements Scheduler {
   }
 
   abstract setTimesteps(numInferenceSteps?: number, opts?: SetTimestepsOptions): void;
-  abstract step(modelOutput: Float32Array, t: number, sample: Float32Array, opts?: StepOptions): StepResult;
+
+  /**
+   * One solver step. All-Float32Array inputs give Float32Arrays; with a DeviceSample among the
+   * inputs the results are recorded DeviceSamples (the same float32 arithmetic, see ops.ts).
+   */
+  step(modelOutput: Float32Array, t: number, sample: Float32Array, opts?: StepOptions): StepResult;
+  step(modelOutput: Sample, t: number, sample: Sample, opts?: StepOptions): StepResult<Sample>;
+  step(modelOutput: Sample, t: number, sample: Sample, opts?: StepOptions): StepResult<Sample> {
+    // Checked before the subclass touches its history, so a refused step leaves no trace.
+    if (!this.supportsDeviceSamples && (isDeviceSample(modelOutput) || isDeviceSample(sample))) {
+      throw invalid(`${this.className}.step: dynamic thresholding (thresholding: true) needs the sample values on the host; pass Float32Arrays, not DeviceSamples`);
+    }
+    return this.stepSample(modelOutput, t, sample, opts);
+  }
+
+  /** The scheduler's step on Float32Arrays or DeviceSamples, written with the ops.ts operations. */
+  protected abstract stepSample(modelOutput: Sample, t: number, sample: Sample, opts?: StepOptions): StepResult<Sample>;
+
+  scaleModelInput(sample: Float32Array, t: number): Float32Array;
+  scaleModelInput(sample: Sample, t: number): Sample;
+  scaleModelInput(sample: Sample, t: number): Sample {
+    return this.scaleSample(sample, t);
+  }
 
   /** Identity for the schedulers that need no input scaling: returns `sample` itself, like diffusers. */
-  scaleModelInput(sample: Float32Array, _t: number): Float32Array {
+  protected scaleSample(sample: Sample, _t: number): Sample {
     return sample;
+  }
+
+  /**
+   * False when the config turns on dynamic thresholding: its per-item quantile sorts the
+   * values, which the recorded element-wise operations cannot express.
+   */
+  get supportsDeviceSamples(): boolean {
+    return this.cfg.thresholding !== true;
+  }
+
+  /**
+   * Every DeviceSample held in this scheduler's fields (solver history, last sample, previous
+   * derivative, ...), found by walking its own fields rather than a per-class list, so that
+   * new state cannot be forgotten: arrays, Sets, Maps and plain objects are searched at any
+   * depth; typed arrays and the config are not. (A JS `#private` field would be invisible to
+   * this walk; the schedulers use TypeScript `private` fields, which are ordinary properties.)
+   */
+  stateSamples(): DeviceSample[] {
+    const found = new Set<DeviceSample>();
+    const seen = new Set<object>();
+    const visit = (v: unknown): void => {
+      if (v instanceof DeviceSample) {
+        found.add(v);
+        return;
+      }
+      if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v) || v === this.cfg || seen.has(v)) return;
+      seen.add(v);
+      if (Array.isArray(v) || v instanceof Set) for (const x of v) visit(x);
+      else if (v instanceof Map) for (const x of v.values()) visit(x);
+      else if (isPlainObject(v)) for (const x of Object.values(v)) visit(x);
+    };
+    for (const v of Object.values(this)) visit(v);
+    return [...found];
   }
 
   setBeginIndex(beginIndex: number): void {
@@ -92,8 +157,8 @@ export abstract class SchedulerBase implements Scheduler {
   }
 
   protected checkTensors(modelOutput: unknown, sample: unknown, expectedLength?: number): void {
-    if (!(modelOutput instanceof Float32Array) || !(sample instanceof Float32Array)) {
-      throw invalid(`${this.className}.step: modelOutput and sample must be Float32Arrays`);
+    if (!isSample(modelOutput) || !isSample(sample)) {
+      throw invalid(`${this.className}.step: modelOutput and sample must be Float32Arrays or DeviceSamples`);
     }
     if (sample.length === 0 || modelOutput.length !== sample.length) {
       throw invalid(`${this.className}.step: modelOutput has ${modelOutput.length} values but sample has ${sample.length}`);
@@ -103,9 +168,9 @@ export abstract class SchedulerBase implements Scheduler {
     }
   }
 
-  protected checkSample(sample: unknown): asserts sample is Float32Array {
-    if (!(sample instanceof Float32Array) || sample.length === 0) {
-      throw invalid(`${this.className}: sample must be a non-empty Float32Array`);
+  protected checkSample(sample: unknown): asserts sample is Sample {
+    if (!isSample(sample) || sample.length === 0) {
+      throw invalid(`${this.className}: sample must be a non-empty Float32Array or DeviceSample`);
     }
   }
 

@@ -7,6 +7,7 @@ import { checkSteps, noiseSchedule, type Spacing } from './common.js';
 import { betaOptions, invalid, opt, predictionType, resolveConfig, SPACINGS, type ConfigSpec } from './config.js';
 import { npArange, npLinspace, f32, roundHalfEven } from './npmath.js';
 import { clamp, divScalar, lincomb, thresholdSample } from './ops.js';
+import type { Sample } from './sample.js';
 import type { SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult } from './types.js';
 
 const SPEC: ConfigSpec = {
@@ -68,7 +69,7 @@ export class DDIMScheduler extends SchedulerBase {
     return ac[t < 0 ? ac.length + t : t];
   }
 
-  step(modelOutput: Float32Array, t: number, sample: Float32Array, opts: StepOptions = {}): StepResult {
+  protected stepSample(modelOutput: Sample, t: number, sample: Sample, opts: StepOptions = {}): StepResult<Sample> {
     this.requireTimesteps();
     this.checkTensors(modelOutput, sample);
     const cfg = this.cfg;
@@ -81,8 +82,8 @@ export class DDIMScheduler extends SchedulerBase {
     const sqrtA = f32(Math.sqrt(aT));
     const sqrtB = f32(Math.sqrt(bT));
 
-    let x0: Float32Array;
-    let eps: Float32Array;
+    let x0: Sample;
+    let eps: Sample;
     if (cfg.prediction_type === 'epsilon') {
       x0 = divScalar(lincomb([1, sample], [-sqrtB, modelOutput]), sqrtA);
       eps = modelOutput;

@@ -13,7 +13,8 @@ import {
 } from './config.js';
 import { interval } from './dpmsolver_common.js';
 import { expF32, f32, logF32 } from './npmath.js';
-import { divScalar, lincomb, thresholdSample } from './ops.js';
+import { divScalar, lincomb, scale, thresholdSample } from './ops.js';
+import type { Sample } from './sample.js';
 import type { SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult } from './types.js';
 
 const SPEC: ConfigSpec = {
@@ -67,7 +68,7 @@ export class DEISMultistepScheduler extends SchedulerBase {
   readonly className = NAME;
   private readonly alphasCumprod: Float32Array;
   private readonly trainSigmas: Float32Array;
-  private modelOutputs: (Float32Array | null)[] = [];
+  private modelOutputs: (Sample | null)[] = [];
   private lowerOrderNums = 0;
 
   static fromConfig(config: SchedulerConfig, overrides?: SchedulerConfig): DEISMultistepScheduler {
@@ -113,10 +114,10 @@ export class DEISMultistepScheduler extends SchedulerBase {
   }
 
   /** convert_model_output: x0 first (for thresholding), then back to epsilon. */
-  private convert(modelOutput: Float32Array, sample: Float32Array, idx: number, batch: number): Float32Array {
+  private convert(modelOutput: Sample, sample: Sample, idx: number, batch: number): Sample {
     const cfg = this.cfg;
     const [alpha, sigma] = alphaSigma(this.sigmas[idx]);
-    let x0: Float32Array;
+    let x0: Sample;
     if (cfg.prediction_type === 'epsilon') x0 = divScalar(lincomb([1, sample], [-sigma, modelOutput]), alpha);
     else if (cfg.prediction_type === 'sample') x0 = modelOutput;
     else x0 = lincomb([alpha, sample], [-sigma, modelOutput]);
@@ -124,7 +125,7 @@ export class DEISMultistepScheduler extends SchedulerBase {
     return divScalar(lincomb([1, sample], [-alpha, x0]), sigma);
   }
 
-  step(modelOutput: Float32Array, t: number, sample: Float32Array, opts?: StepOptions): StepResult {
+  protected stepSample(modelOutput: Sample, t: number, sample: Sample, opts?: StepOptions): StepResult<Sample> {
     this.requireTimesteps();
     this.checkTensors(modelOutput, sample, this.modelOutputs.at(-1)?.length);
     const cfg = this.cfg;
@@ -137,7 +138,7 @@ export class DEISMultistepScheduler extends SchedulerBase {
     const converted = this.convert(modelOutput, sample, idx, this.batchOf(sample.length, opts));
     this.modelOutputs.shift();
     this.modelOutputs.push(converted);
-    let prevSample: Float32Array;
+    let prevSample: Sample;
     if (order === 1 || this.lowerOrderNums < 1 || lowerFinal) {
       const { alphaT, sigmaT, alphaS, h } = interval(this.sigmas[idx + 1], this.sigmas[idx]);
       prevSample = lincomb([f32(alphaT / alphaS), sample], [-f32(sigmaT * f32(expF32(h) - 1)), converted]);
@@ -152,21 +153,21 @@ export class DEISMultistepScheduler extends SchedulerBase {
   }
 
   /** alpha_t * (sample / alpha_s0 + sum_k coef_k * m_k). */
-  private combine(idx: number, sample: Float32Array, coefs: number[]): Float32Array {
+  private combine(idx: number, sample: Sample, coefs: number[]): Sample {
     const [alphaT] = alphaSigma(this.sigmas[idx + 1]);
     const [alphaS0] = alphaSigma(this.sigmas[idx]);
     const inner = lincomb([1, divScalar(sample, alphaS0)], ...coefs.map((c, k) => [c, this.modelOutputs.at(-1 - k)!] as const));
-    return inner.map((v) => alphaT * v);
+    return scale(alphaT, inner);
   }
 
-  private secondOrder(idx: number, sample: Float32Array): Float32Array {
+  private secondOrder(idx: number, sample: Sample): Sample {
     const [rt, r0, r1] = [this.sigmas[idx + 1], this.sigmas[idx], this.sigmas[idx - 1]].map(rho);
     const coef1 = f32(ind2(rt, r0, r1) - ind2(r0, r0, r1));
     const coef2 = f32(ind2(rt, r1, r0) - ind2(r0, r1, r0));
     return this.combine(idx, sample, [coef1, coef2]);
   }
 
-  private thirdOrder(idx: number, sample: Float32Array): Float32Array {
+  private thirdOrder(idx: number, sample: Sample): Sample {
     const [rt, r0, r1, r2] = [this.sigmas[idx + 1], this.sigmas[idx], this.sigmas[idx - 1], this.sigmas[idx - 2]].map(rho);
     const coef1 = f32(ind3(rt, r0, r1, r2) - ind3(r0, r0, r1, r2));
     const coef2 = f32(ind3(rt, r1, r2, r0) - ind3(r0, r1, r2, r0));

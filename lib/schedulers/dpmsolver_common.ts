@@ -5,7 +5,8 @@
  */
 import { alphaSigma, lambdaOfSigma } from './common.js';
 import { expF32, f32 } from './npmath.js';
-import { divScalar, lincomb, thresholdSample } from './ops.js';
+import { divScalar, lincomb, scale, sub, thresholdSample } from './ops.js';
+import type { Sample } from './sample.js';
 import type { SchedulerConfig } from './types.js';
 
 export type DpmAlgorithm = 'dpmsolver' | 'dpmsolver++' | 'sde-dpmsolver' | 'sde-dpmsolver++';
@@ -15,30 +16,28 @@ export function predictsX0(algo: DpmAlgorithm): boolean {
 }
 
 /** f32(c * (a - b)) element-wise, e.g. diffusers' `1.0 / r0 * (m0 - m1)`. */
-export function scaledDiff(c: number, a: Float32Array, b: Float32Array): Float32Array {
-  const out = new Float32Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = c * f32(a[i] - b[i]);
-  return out;
+export function scaledDiff(c: number, a: Sample, b: Sample): Sample {
+  return scale(c, sub(a, b));
 }
 
-function threshold(cfg: SchedulerConfig, x0: Float32Array, batch: number): Float32Array {
+function threshold(cfg: SchedulerConfig, x0: Sample, batch: number): Sample {
   return thresholdSample(x0, cfg.dynamic_thresholding_ratio as number, cfg.sample_max_value as number, batch);
 }
 
 /** convert_model_output of DPMSolverMultistep/Singlestep at noise level `sigma`. */
 export function dpmConvertModelOutput(
-  cfg: SchedulerConfig, sigma: number, modelOutput: Float32Array, sample: Float32Array, batch: number,
-): Float32Array {
+  cfg: SchedulerConfig, sigma: number, modelOutput: Sample, sample: Sample, batch: number,
+): Sample {
   const [alpha, sigmaT] = alphaSigma(sigma);
   const pred = cfg.prediction_type;
   if (predictsX0(cfg.algorithm_type as DpmAlgorithm)) {
-    let x0: Float32Array;
+    let x0: Sample;
     if (pred === 'epsilon') x0 = divScalar(lincomb([1, sample], [-sigmaT, modelOutput]), alpha);
     else if (pred === 'sample') x0 = modelOutput;
     else x0 = lincomb([alpha, sample], [-sigmaT, modelOutput]);
     return cfg.thresholding ? threshold(cfg, x0, batch) : x0;
   }
-  let eps: Float32Array;
+  let eps: Sample;
   if (pred === 'epsilon') eps = modelOutput;
   else if (pred === 'sample') eps = divScalar(lincomb([1, sample], [-alpha, modelOutput]), sigmaT);
   else eps = lincomb([alpha, modelOutput], [sigmaT, sample]);
@@ -77,8 +76,8 @@ export function sdeNoiseScale(sigmaT: number, h: number): number {
 
 /** dpm_solver_first_order_update. */
 export function dpmFirstOrder(
-  algo: DpmAlgorithm, iv: Interval, sample: Float32Array, m: Float32Array, noise: Float32Array | null,
-): Float32Array {
+  algo: DpmAlgorithm, iv: Interval, sample: Sample, m: Sample, noise: Float32Array | null,
+): Sample {
   const { alphaT, sigmaT, alphaS, sigmaS, h } = iv;
   if (algo === 'dpmsolver++') {
     return lincomb([f32(sigmaT / sigmaS), sample], [-f32(alphaT * f32(expF32(-h) - 1)), m]);
@@ -106,9 +105,9 @@ export function dpmFirstOrder(
  * over one interval; singlestep the older one over two.
  */
 export function dpmSecondOrder(
-  algo: DpmAlgorithm, heun: boolean, iv: Interval, sample: Float32Array, m: Float32Array, d1: Float32Array,
+  algo: DpmAlgorithm, heun: boolean, iv: Interval, sample: Sample, m: Sample, d1: Sample,
   noise: Float32Array | null,
-): Float32Array {
+): Sample {
   const { alphaT, sigmaT, alphaS, sigmaS, h } = iv;
   if (algo === 'dpmsolver++') {
     const c = f32(alphaT * f32(expF32(-h) - 1));

@@ -17,6 +17,7 @@ import {
 } from './dpmsolver_common.js';
 import { expF32, f32 } from './npmath.js';
 import { lincomb } from './ops.js';
+import type { Sample } from './sample.js';
 import type { SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult } from './types.js';
 
 const SPEC: ConfigSpec = {
@@ -50,7 +51,7 @@ export class DPMSolverMultistepScheduler extends SchedulerBase {
   readonly className = NAME;
   private readonly alphasCumprod: Float32Array;
   private readonly trainSigmas: Float32Array;
-  private modelOutputs: (Float32Array | null)[] = [];
+  private modelOutputs: (Sample | null)[] = [];
   private lowerOrderNums = 0;
 
   static fromConfig(config: SchedulerConfig, overrides?: SchedulerConfig): DPMSolverMultistepScheduler {
@@ -118,7 +119,7 @@ export class DPMSolverMultistepScheduler extends SchedulerBase {
     return this.trainSigmas[Math.min(Math.max(t, 0), n - 1)];
   }
 
-  step(modelOutput: Float32Array, t: number, sample: Float32Array, opts?: StepOptions): StepResult {
+  protected stepSample(modelOutput: Sample, t: number, sample: Sample, opts?: StepOptions): StepResult<Sample> {
     this.requireTimesteps();
     const prev = this.modelOutputs[this.modelOutputs.length - 1];
     this.checkTensors(modelOutput, sample, prev?.length);
@@ -137,7 +138,7 @@ export class DPMSolverMultistepScheduler extends SchedulerBase {
 
     const algo = cfg.algorithm_type as DpmAlgorithm;
     const noise = algo.startsWith('sde') ? this.drawNoise(sample.length, opts) : null;
-    let prevSample: Float32Array;
+    let prevSample: Sample;
     if (order === 1 || this.lowerOrderNums < 1 || lowerOrderFinal) {
       prevSample = dpmFirstOrder(algo, interval(this.sigmas[idx + 1], this.sigmas[idx]), sample, converted, noise);
     } else if (order === 2 || this.lowerOrderNums < 2 || lowerOrderSecond) {
@@ -151,7 +152,7 @@ export class DPMSolverMultistepScheduler extends SchedulerBase {
   }
 
   /** multistep_dpm_solver_second_order_update. */
-  private secondOrder(idx: number, sample: Float32Array, noise: Float32Array | null): Float32Array {
+  private secondOrder(idx: number, sample: Sample, noise: Float32Array | null): Sample {
     const iv = interval(this.sigmas[idx + 1], this.sigmas[idx]);
     const h0 = interval(this.sigmas[idx], this.sigmas[idx - 1]).h;
     const m0 = this.modelOutputs.at(-1)!;
@@ -160,7 +161,7 @@ export class DPMSolverMultistepScheduler extends SchedulerBase {
   }
 
   /** multistep_dpm_solver_third_order_update. */
-  private thirdOrder(idx: number, sample: Float32Array, noise: Float32Array | null): Float32Array {
+  private thirdOrder(idx: number, sample: Sample, noise: Float32Array | null): Sample {
     const algo = this.cfg.algorithm_type as DpmAlgorithm;
     const { alphaT, sigmaT, alphaS, sigmaS, h } = interval(this.sigmas[idx + 1], this.sigmas[idx]);
     const h0 = interval(this.sigmas[idx], this.sigmas[idx - 1]).h;

@@ -15,7 +15,8 @@ import {
   dpmConvertModelOutput, dpmFirstOrder, dpmSecondOrder, interval, scaledDiff, sdePlusNoiseScale, type DpmAlgorithm,
 } from './dpmsolver_common.js';
 import { expF32, f32 } from './npmath.js';
-import { lincomb } from './ops.js';
+import { divScalar, lincomb, scale, sub, type SampleTerm } from './ops.js';
+import type { Sample } from './sample.js';
 import type { SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult } from './types.js';
 
 const SPEC: ConfigSpec = {
@@ -44,8 +45,8 @@ export class DPMSolverSinglestepScheduler extends SchedulerBase {
   readonly className = NAME;
   private readonly alphasCumprod: Float32Array;
   private readonly trainSigmas: Float32Array;
-  private modelOutputs: (Float32Array | null)[] = [];
-  private groupSample: Float32Array | null = null;
+  private modelOutputs: (Sample | null)[] = [];
+  private groupSample: Sample | null = null;
   private orderList: number[] = [];
 
   static fromConfig(config: SchedulerConfig, overrides?: SchedulerConfig): DPMSolverSinglestepScheduler {
@@ -128,7 +129,7 @@ export class DPMSolverSinglestepScheduler extends SchedulerBase {
     this.resetRun();
   }
 
-  step(modelOutput: Float32Array, t: number, sample: Float32Array, opts?: StepOptions): StepResult {
+  protected stepSample(modelOutput: Sample, t: number, sample: Sample, opts?: StepOptions): StepResult<Sample> {
     this.requireTimesteps();
     this.checkTensors(modelOutput, sample, this.modelOutputs.at(-1)?.length);
     const idx = this.ensureStepIndex(t, 'last');
@@ -142,7 +143,7 @@ export class DPMSolverSinglestepScheduler extends SchedulerBase {
     while (this.modelOutputs[this.modelOutputs.length - order] === null) order--;
     if (order === 1) this.groupSample = sample;
     const x = this.groupSample!;
-    let prevSample: Float32Array;
+    let prevSample: Sample;
     if (order === 1) prevSample = dpmFirstOrder(algo, interval(this.sigmas[idx + 1], this.sigmas[idx]), x, converted, noise);
     else if (order === 2) prevSample = this.secondOrder(idx, x, noise);
     else prevSample = this.thirdOrder(idx, x, noise);
@@ -151,7 +152,7 @@ export class DPMSolverSinglestepScheduler extends SchedulerBase {
   }
 
   /** singlestep_dpm_solver_second_order_update: from sigmas[idx-1] to sigmas[idx+1]. */
-  private secondOrder(idx: number, x: Float32Array, noise: Float32Array | null): Float32Array {
+  private secondOrder(idx: number, x: Sample, noise: Float32Array | null): Sample {
     const iv = interval(this.sigmas[idx + 1], this.sigmas[idx - 1]);
     const h0 = interval(this.sigmas[idx], this.sigmas[idx - 1]).h;
     const m1 = this.modelOutputs.at(-2)!;
@@ -160,7 +161,7 @@ export class DPMSolverSinglestepScheduler extends SchedulerBase {
   }
 
   /** singlestep_dpm_solver_third_order_update: from sigmas[idx-2] to sigmas[idx+1]. */
-  private thirdOrder(idx: number, x: Float32Array, noise: Float32Array | null): Float32Array {
+  private thirdOrder(idx: number, x: Sample, noise: Float32Array | null): Sample {
     const algo = this.cfg.algorithm_type as DpmAlgorithm;
     const heun = this.cfg.solver_type === 'heun';
     const { alphaT, sigmaT, alphaS: alphaS2, sigmaS: sigmaS2, h } = interval(this.sigmas[idx + 1], this.sigmas[idx - 2]);
@@ -173,26 +174,26 @@ export class DPMSolverSinglestepScheduler extends SchedulerBase {
     const d11 = scaledDiff(f32(1 / r0), m0, m2);
     const rd = f32(r0 - r1);
     // D1 = (r0 * D1_0 - r1 * D1_1) / (r0 - r1);  D2 = 2 * (D1_1 - D1_0) / (r0 - r1)
-    const d1 = lincomb([r0, d10], [-r1, d11]).map((v) => v / rd);
-    const d2 = scaledDiff(1, d11, d10).map((v) => f32(2 * v) / rd);
+    const d1 = divScalar(lincomb([r0, d10], [-r1, d11]), rd);
+    const d2 = divScalar(scale(2, sub(d11, d10)), rd);
     const hh = f32(h * h);
     if (algo === 'dpmsolver++') {
       const em1 = f32(expF32(-h) - 1);
-      const terms = [[f32(sigmaT / sigmaS2), x], [-f32(alphaT * em1), m2]] as [number, Float32Array][];
+      const terms = [[f32(sigmaT / sigmaS2), x], [-f32(alphaT * em1), m2]] as SampleTerm[];
       terms.push([f32(alphaT * f32(f32(em1 / h) + 1)), heun ? d1 : d11]);
       if (heun) terms.push([-f32(alphaT * f32(f32(f32(em1 + h) / hh) - 0.5)), d2]);
       return lincomb(...terms);
     }
     if (algo === 'dpmsolver') {
       const em1 = f32(expF32(h) - 1);
-      const terms = [[f32(alphaT / alphaS2), x], [-f32(sigmaT * em1), m2]] as [number, Float32Array][];
+      const terms = [[f32(alphaT / alphaS2), x], [-f32(sigmaT * em1), m2]] as SampleTerm[];
       terms.push([-f32(sigmaT * f32(f32(em1 / h) - 1)), heun ? d1 : d11]);
       if (heun) terms.push([-f32(sigmaT * f32(f32(f32(em1 - h) / hh) - 0.5)), d2]);
       return lincomb(...terms);
     }
     const om = f32(1 - expF32(f32(-2 * h)));
     const m2h = f32(-2 * h);
-    const terms = [[f32(f32(sigmaT / sigmaS2) * expF32(-h)), x], [f32(alphaT * om), m2]] as [number, Float32Array][];
+    const terms = [[f32(f32(sigmaT / sigmaS2) * expF32(-h)), x], [f32(alphaT * om), m2]] as SampleTerm[];
     terms.push([f32(alphaT * f32(f32(om / m2h) + 1)), heun ? d1 : d11]);
     if (heun) terms.push([f32(alphaT * f32(f32(f32(om + m2h) / f32(m2h * m2h)) - 0.5)), d2]);
     terms.push([sdePlusNoiseScale(sigmaT, h), noise!]);

@@ -7,7 +7,8 @@ import { checkSteps, floatTimesteps, interpSigmas, noiseSchedule, trainingSigmas
 import { betaOptions, invalid, opt, predictionType, resolveConfig, SPACINGS, unsupported, type ConfigSpec } from './config.js';
 import { kInitNoiseSigma, scaleBySigma } from './euler_discrete.js';
 import { f32 } from './npmath.js';
-import { lincomb } from './ops.js';
+import { add, divScalar, lincomb, scale, sub } from './ops.js';
+import type { Sample } from './sample.js';
 import type { SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult } from './types.js';
 
 const SPEC: ConfigSpec = {
@@ -51,24 +52,24 @@ export class EulerAncestralDiscreteScheduler extends SchedulerBase {
     this.resetRun();
   }
 
-  override scaleModelInput(sample: Float32Array, t: number): Float32Array {
+  protected override scaleSample(sample: Sample, t: number): Sample {
     this.checkSample(sample);
     return scaleBySigma(sample, this.sigmas[this.ensureStepIndex(t, 'throw')]);
   }
 
-  step(modelOutput: Float32Array, t: number, sample: Float32Array, opts: StepOptions = {}): StepResult {
+  protected stepSample(modelOutput: Sample, t: number, sample: Sample, opts: StepOptions = {}): StepResult<Sample> {
     this.requireTimesteps();
     this.checkTensors(modelOutput, sample);
     const idx = this.ensureStepIndex(t, 'throw');
     this.checkIndex(idx, this.sigmas.length - 1);
     const sigma = this.sigmas[idx];
     const s2 = f32(sigma * sigma);
-    let x0: Float32Array;
+    let x0: Sample;
     if (this.cfg.prediction_type === 'epsilon') {
       x0 = lincomb([1, sample], [-sigma, modelOutput]);
     } else {
       const s2p1 = f32(s2 + 1);
-      x0 = lincomb([f32(-sigma / f32(Math.sqrt(s2p1))), modelOutput], [1, sample.map((v) => v / s2p1)]);
+      x0 = lincomb([f32(-sigma / f32(Math.sqrt(s2p1))), modelOutput], [1, divScalar(sample, s2p1)]);
     }
     const sigmaTo = this.sigmas[idx + 1];
     const to2 = f32(sigmaTo * sigmaTo);
@@ -76,11 +77,9 @@ export class EulerAncestralDiscreteScheduler extends SchedulerBase {
     const sigmaDown = f32(Math.sqrt(f32(to2 - f32(sigmaUp * sigmaUp))));
     const dt = f32(sigmaDown - sigma);
     const noise = this.drawNoise(sample.length, opts);
-    const prevSample = new Float32Array(sample.length);
-    for (let i = 0; i < sample.length; i++) {
-      const derivative = f32(f32(sample[i] - x0[i]) / sigma);
-      prevSample[i] = f32(sample[i] + f32(derivative * dt)) + f32(noise[i] * sigmaUp);
-    }
+    // derivative = (sample - x0) / sigma; prev = (sample + derivative * dt) + noise * sigma_up.
+    const derivative = divScalar(sub(sample, x0), sigma);
+    const prevSample = add(add(sample, scale(dt, derivative)), scale(sigmaUp, noise));
     this.stepIndex = idx + 1;
     return { prevSample, predOriginalSample: x0 };
   }

@@ -9,7 +9,8 @@ import {
 } from './common.js';
 import { betaOptions, checkOneSigmaSpacing, invalid, opt, predictionType, resolveConfig, SPACINGS, type ConfigSpec } from './config.js';
 import { f32, logF32, torchLinspaceF32 } from './npmath.js';
-import { lincomb } from './ops.js';
+import { add, divScalar, lincomb, scale, sub } from './ops.js';
+import type { Sample } from './sample.js';
 import type { SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult } from './types.js';
 
 const SPEC: ConfigSpec = {
@@ -31,9 +32,8 @@ const SPEC: ConfigSpec = {
 const NAME = 'EulerDiscreteScheduler';
 
 /** sample / sqrt(sigma^2 + 1) in float32: the input scaling of the k-diffusion schedulers. */
-export function scaleBySigma(sample: Float32Array, sigma: number): Float32Array {
-  const d = f32(Math.sqrt(f32(f32(sigma * sigma) + 1)));
-  return sample.map((v) => v / d);
+export function scaleBySigma(sample: Sample, sigma: number): Sample {
+  return divScalar(sample, f32(Math.sqrt(f32(f32(sigma * sigma) + 1))));
 }
 
 /** init_noise_sigma of the k-diffusion schedulers: max sigma, or sqrt(max^2+1) for 'leading'. */
@@ -114,13 +114,13 @@ export class EulerDiscreteScheduler extends SchedulerBase {
     this.resetRun();
   }
 
-  override scaleModelInput(sample: Float32Array, t: number): Float32Array {
+  protected override scaleSample(sample: Sample, t: number): Sample {
     this.checkSample(sample);
     const idx = this.ensureStepIndex(t, 'throw');
     return scaleBySigma(sample, this.sigmas[idx]);
   }
 
-  step(modelOutput: Float32Array, t: number, sample: Float32Array, opts: StepOptions = {}): StepResult {
+  protected stepSample(modelOutput: Sample, t: number, sample: Sample, opts: StepOptions = {}): StepResult<Sample> {
     this.requireTimesteps();
     this.checkTensors(modelOutput, sample);
     const idx = this.ensureStepIndex(t, 'throw');
@@ -132,10 +132,10 @@ export class EulerDiscreteScheduler extends SchedulerBase {
     const sigmaHat = f32(sigma * f32(gamma + 1));
     let x = sample;
     if (gamma > 0) {
-      const eps = this.drawNoise(sample.length, opts).map((v) => v * f32(sNoise));
+      const eps = scale(f32(sNoise), this.drawNoise(sample.length, opts));
       x = lincomb([1, x], [f32(Math.sqrt(f32(f32(sigmaHat * sigmaHat) - f32(sigma * sigma)))), eps]);
     }
-    let x0: Float32Array;
+    let x0: Sample;
     const pred = this.cfg.prediction_type;
     if (pred === 'sample' || pred === 'original_sample') {
       x0 = modelOutput;
@@ -143,14 +143,11 @@ export class EulerDiscreteScheduler extends SchedulerBase {
       x0 = lincomb([1, x], [-sigmaHat, modelOutput]);
     } else {
       const s2p1 = f32(f32(sigma * sigma) + 1);
-      x0 = lincomb([f32(-sigma / f32(Math.sqrt(s2p1))), modelOutput], [1, x.map((v) => v / s2p1)]);
+      x0 = lincomb([f32(-sigma / f32(Math.sqrt(s2p1))), modelOutput], [1, divScalar(x, s2p1)]);
     }
     const dt = f32(this.sigmas[idx + 1] - sigmaHat);
-    const prevSample = new Float32Array(x.length);
-    for (let i = 0; i < x.length; i++) {
-      const derivative = f32(f32(x[i] - x0[i]) / sigmaHat);
-      prevSample[i] = x[i] + f32(derivative * dt);
-    }
+    // derivative = (x - x0) / sigma_hat; prev = x + derivative * dt.
+    const prevSample = add(x, scale(dt, divScalar(sub(x, x0), sigmaHat)));
     this.stepIndex = idx + 1;
     return { prevSample, predOriginalSample: x0 };
   }

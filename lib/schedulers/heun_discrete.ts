@@ -11,7 +11,8 @@ import {
 import { betaOptions, checkOneSigmaSpacing, invalid, opt, predictionType, resolveConfig, SPACINGS, type ConfigSpec } from './config.js';
 import { kInitNoiseSigma, scaleBySigma } from './euler_discrete.js';
 import { f32 } from './npmath.js';
-import { clamp, lincomb } from './ops.js';
+import { add, clamp, divScalar, lincomb, scale, sub } from './ops.js';
+import type { Sample } from './sample.js';
 import type { SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult } from './types.js';
 
 const SPEC: ConfigSpec = {
@@ -34,19 +35,19 @@ export function repeatInner(x: number[]): number[] {
 }
 
 /** x0 prediction of the k-diffusion schedulers at noise level `sigma` (float32). */
-export function kPredictX0(pred: unknown, sigma: number, modelOutput: Float32Array, sample: Float32Array): Float32Array {
+export function kPredictX0(pred: unknown, sigma: number, modelOutput: Sample, sample: Sample): Sample {
   if (pred === 'epsilon') return lincomb([1, sample], [-sigma, modelOutput]);
   if (pred === 'sample') return modelOutput;
   const s2p1 = f32(f32(sigma * sigma) + 1);
-  return lincomb([f32(-sigma / f32(Math.sqrt(s2p1))), modelOutput], [1, sample.map((v) => v / s2p1)]);
+  return lincomb([f32(-sigma / f32(Math.sqrt(s2p1))), modelOutput], [1, divScalar(sample, s2p1)]);
 }
 
 export class HeunDiscreteScheduler extends SchedulerBase {
   readonly className = NAME;
   private readonly trainSigmas: Float32Array;
-  private prevDerivative: Float32Array | null = null;
+  private prevDerivative: Sample | null = null;
   private dt: number | null = null;
-  private firstSample: Float32Array | null = null;
+  private firstSample: Sample | null = null;
 
   static fromConfig(config: SchedulerConfig, overrides?: SchedulerConfig): HeunDiscreteScheduler {
     return new HeunDiscreteScheduler(resolveConfig(NAME, SPEC, config, overrides));
@@ -91,12 +92,12 @@ export class HeunDiscreteScheduler extends SchedulerBase {
     this.resetRun();
   }
 
-  override scaleModelInput(sample: Float32Array, t: number): Float32Array {
+  protected override scaleSample(sample: Sample, t: number): Sample {
     this.checkSample(sample);
     return scaleBySigma(sample, this.sigmas[this.ensureStepIndex(t, 'throw')]);
   }
 
-  step(modelOutput: Float32Array, t: number, sample: Float32Array, _opts?: StepOptions): StepResult {
+  protected stepSample(modelOutput: Sample, t: number, sample: Sample, _opts?: StepOptions): StepResult<Sample> {
     this.requireTimesteps();
     this.checkTensors(modelOutput, sample, this.firstSample?.length);
     const idx = this.ensureStepIndex(t, 'throw');
@@ -109,28 +110,26 @@ export class HeunDiscreteScheduler extends SchedulerBase {
       const r = this.cfg.clip_sample_range as number;
       x0 = clamp(x0, -r, r);
     }
-    const n = sample.length;
-    const derivative = new Float32Array(n);
-    let base: Float32Array;
+    let derivative: Sample;
+    let base: Sample;
     let dt: number;
     if (first) {
-      for (let i = 0; i < n; i++) derivative[i] = f32(sample[i] - x0[i]) / sigma;
+      derivative = divScalar(sub(sample, x0), sigma);
       dt = f32(sigmaNext - sigma);
       this.prevDerivative = derivative;
       this.dt = dt;
       this.firstSample = sample;
       base = sample;
     } else {
-      const prev = this.prevDerivative!;
-      for (let i = 0; i < n; i++) derivative[i] = f32(prev[i] + f32(f32(sample[i] - x0[i]) / sigmaNext)) / 2;
+      // The average of the two slopes: (d_prev + (sample - x0) / sigma_next) / 2.
+      derivative = divScalar(add(this.prevDerivative!, divScalar(sub(sample, x0), sigmaNext)), 2);
       dt = this.dt!;
       base = this.firstSample!;
       this.prevDerivative = null;
       this.dt = null;
       this.firstSample = null;
     }
-    const prevSample = new Float32Array(n);
-    for (let i = 0; i < n; i++) prevSample[i] = base[i] + f32(derivative[i] * dt);
+    const prevSample = add(base, scale(dt, derivative));
     this.stepIndex = idx + 1;
     return { prevSample, predOriginalSample: x0 };
   }

@@ -2,6 +2,7 @@
 export type {
   NoiseSource, Scheduler, SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult,
 } from './types.js';
+export { DeviceSample, evaluateOnHost, type Sample, type SampleTensor } from './sample.js';
 export { DPMSolverMultistepScheduler } from './dpmsolver_multistep.js';
 export { DDIMScheduler } from './ddim.js';
 export { EulerDiscreteScheduler } from './euler_discrete.js';

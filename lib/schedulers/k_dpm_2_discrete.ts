@@ -12,6 +12,8 @@ import { betaOptions, checkOneSigmaSpacing, invalid, opt, predictionType, resolv
 import { kInitNoiseSigma, scaleBySigma } from './euler_discrete.js';
 import { kPredictX0 } from './heun_discrete.js';
 import { expF32, f32, logF32, roundHalfEven } from './npmath.js';
+import { add, divScalar, scale, sub } from './ops.js';
+import type { Sample } from './sample.js';
 import type { SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult } from './types.js';
 
 const SPEC: ConfigSpec = {
@@ -38,7 +40,7 @@ export class KDPM2DiscreteScheduler extends SchedulerBase {
   readonly className = NAME;
   private readonly trainSigmas: Float32Array;
   private sigmasInterpol: Float32Array = new Float32Array(0);
-  private firstSample: Float32Array | null = null;
+  private firstSample: Sample | null = null;
 
   static fromConfig(config: SchedulerConfig, overrides?: SchedulerConfig): KDPM2DiscreteScheduler {
     return new KDPM2DiscreteScheduler(resolveConfig(NAME, SPEC, config, overrides));
@@ -92,13 +94,13 @@ export class KDPM2DiscreteScheduler extends SchedulerBase {
     return this.firstSample === null;
   }
 
-  override scaleModelInput(sample: Float32Array, t: number): Float32Array {
+  protected override scaleSample(sample: Sample, t: number): Sample {
     this.checkSample(sample);
     const idx = this.ensureStepIndex(t, 'throw');
     return scaleBySigma(sample, this.firstOrder ? this.sigmas[idx] : this.sigmasInterpol[idx]);
   }
 
-  step(modelOutput: Float32Array, t: number, sample: Float32Array, _opts?: StepOptions): StepResult {
+  protected stepSample(modelOutput: Sample, t: number, sample: Sample, _opts?: StepOptions): StepResult<Sample> {
     this.requireTimesteps();
     this.checkTensors(modelOutput, sample, this.firstSample?.length);
     const idx = this.ensureStepIndex(t, 'throw');
@@ -108,8 +110,7 @@ export class KDPM2DiscreteScheduler extends SchedulerBase {
     const sigmaInterpol = first ? this.sigmasInterpol[idx + 1] : this.sigmasInterpol[idx];
     const sigmaNext = first ? this.sigmas[idx + 1] : this.sigmas[idx];
     const x0 = kPredictX0(this.cfg.prediction_type, first ? sigma : sigmaInterpol, modelOutput, sample);
-    const n = sample.length;
-    let base: Float32Array;
+    let base: Sample;
     let dt: number;
     let denom: number;
     if (first) {
@@ -123,8 +124,8 @@ export class KDPM2DiscreteScheduler extends SchedulerBase {
       base = this.firstSample!;
       this.firstSample = null;
     }
-    const prevSample = new Float32Array(n);
-    for (let i = 0; i < n; i++) prevSample[i] = base[i] + f32(f32(f32(sample[i] - x0[i]) / denom) * dt);
+    // prev = base + ((sample - x0) / denom) * dt
+    const prevSample = add(base, scale(dt, divScalar(sub(sample, x0), denom)));
     this.stepIndex = idx + 1;
     return { prevSample, predOriginalSample: x0 };
   }

@@ -8,6 +8,7 @@ import { checkNumberList, checkSteps, noiseSchedule } from './common.js';
 import { betaOptions, invalid, opt, predictionType, resolveConfig, SPACINGS, type ConfigSpec } from './config.js';
 import { f32, npLinspace } from './npmath.js';
 import { clamp, divScalar, lincomb, thresholdSample } from './ops.js';
+import type { Sample } from './sample.js';
 import type { SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult } from './types.js';
 
 const SPEC: ConfigSpec = {
@@ -79,7 +80,7 @@ export class LCMScheduler extends SchedulerBase {
     this.resetRun();
   }
 
-  step(modelOutput: Float32Array, t: number, sample: Float32Array, opts: StepOptions = {}): StepResult {
+  protected stepSample(modelOutput: Sample, t: number, sample: Sample, opts: StepOptions = {}): StepResult<Sample> {
     this.requireTimesteps();
     this.checkTensors(modelOutput, sample);
     const cfg = this.cfg;
@@ -97,7 +98,7 @@ export class LCMScheduler extends SchedulerBase {
     const cSkip = f32(0.25 / s2);
     const cOut = f32(scaled / f32(Math.sqrt(s2)));
 
-    let x0: Float32Array;
+    let x0: Sample;
     if (cfg.prediction_type === 'epsilon') x0 = divScalar(lincomb([1, sample], [-sqrtB, modelOutput]), sqrtA);
     else if (cfg.prediction_type === 'sample') x0 = modelOutput;
     else x0 = lincomb([sqrtA, sample], [-sqrtB, modelOutput]);

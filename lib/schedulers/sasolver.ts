@@ -15,6 +15,7 @@ import {
 import { expF32, f32 } from './npmath.js';
 import { divScalar, lincomb, thresholdSample } from './ops.js';
 import { saCoefficients } from './sasolver_coefficients.js';
+import type { Sample } from './sample.js';
 import type { SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult } from './types.js';
 
 const SPEC: ConfigSpec = {
@@ -47,10 +48,10 @@ export class SASolverScheduler extends SchedulerBase {
   readonly className = NAME;
   private readonly alphasCumprod: Float32Array;
   private readonly trainSigmas: Float32Array;
-  private modelOutputs: (Float32Array | null)[] = [];
+  private modelOutputs: (Sample | null)[] = [];
   private timestepList: (number | null)[] = [];
   private lowerOrderNums = 0;
-  private lastSample: Float32Array | null = null;
+  private lastSample: Sample | null = null;
   private lastNoise: Float32Array | null = null;
   private correctorOrder = 1;
 
@@ -103,18 +104,18 @@ export class SASolverScheduler extends SchedulerBase {
     this.resetRun();
   }
 
-  private convert(modelOutput: Float32Array, sample: Float32Array, idx: number, batch: number): Float32Array {
+  private convert(modelOutput: Sample, sample: Sample, idx: number, batch: number): Sample {
     const cfg = this.cfg;
     const [alpha, sigma] = alphaSigma(this.sigmas[idx]);
-    const thr = (x: Float32Array) => thresholdSample(x, cfg.dynamic_thresholding_ratio as number, cfg.sample_max_value as number, batch);
+    const thr = (x: Sample) => thresholdSample(x, cfg.dynamic_thresholding_ratio as number, cfg.sample_max_value as number, batch);
     if (this.predictX0) {
-      let x0: Float32Array;
+      let x0: Sample;
       if (cfg.prediction_type === 'epsilon') x0 = divScalar(lincomb([1, sample], [-sigma, modelOutput]), alpha);
       else if (cfg.prediction_type === 'sample') x0 = modelOutput;
       else x0 = lincomb([alpha, sample], [-sigma, modelOutput]);
       return cfg.thresholding ? thr(x0) : x0;
     }
-    let eps: Float32Array;
+    let eps: Sample;
     if (cfg.prediction_type === 'epsilon') eps = modelOutput;
     else if (cfg.prediction_type === 'sample') eps = divScalar(lincomb([1, sample], [-alpha, modelOutput]), sigma);
     else eps = lincomb([alpha, modelOutput], [sigma, sample]);
@@ -129,7 +130,7 @@ export class SASolverScheduler extends SchedulerBase {
    * One stochastic Adams update from sigmas[fromIdx] to sigmas[toIdx] using `outputs` (newest
    * last). `predictor` selects the Bashforth (explicit) or Moulton (implicit) order-2 correction.
    */
-  private update(toIdx: number, fromIdx: number, x: Float32Array, outputs: Float32Array[], noise: Float32Array, order: number, tau: number, predictor: boolean): Float32Array {
+  private update(toIdx: number, fromIdx: number, x: Sample, outputs: Sample[], noise: Float32Array, order: number, tau: number, predictor: boolean): Sample {
     const [alphaT, sigmaT] = alphaSigma(this.sigmas[toIdx]);
     const [alphaS0, sigmaS0] = alphaSigma(this.sigmas[fromIdx]);
     const lambdaT = lambdaOfSigma(this.sigmas[toIdx]);
@@ -167,7 +168,7 @@ export class SASolverScheduler extends SchedulerBase {
     return lincomb([scale, x], [1, gradient], [noiseScale, noise]);
   }
 
-  step(modelOutput: Float32Array, t: number, sample: Float32Array, opts?: StepOptions): StepResult {
+  protected stepSample(modelOutput: Sample, t: number, sample: Sample, opts?: StepOptions): StepResult<Sample> {
     this.requireTimesteps();
     this.checkTensors(modelOutput, sample, this.lastSample?.length);
     const cfg = this.cfg;
@@ -176,7 +177,7 @@ export class SASolverScheduler extends SchedulerBase {
     const converted = this.convert(modelOutput, sample, idx, this.batchOf(sample.length, opts));
     let x = sample;
     if (idx > 0 && this.lastSample !== null) {
-      const history = [...(this.modelOutputs.filter((m) => m !== null) as Float32Array[]), converted];
+      const history = [...(this.modelOutputs.filter((m) => m !== null) as Sample[]), converted];
       x = this.update(idx, idx - 1, this.lastSample, history, this.lastNoise!, this.correctorOrder, tauOf(this.timestepList.at(-1)!), false);
     }
     this.modelOutputs.shift();
@@ -191,7 +192,7 @@ export class SASolverScheduler extends SchedulerBase {
     this.correctorOrder = Math.min(cfg.lower_order_final ? Math.min(c, n - idx + 1) : c, this.lowerOrderNums + 2);
     this.lastSample = x;
     this.lastNoise = noise;
-    const outputs = this.modelOutputs.filter((m) => m !== null) as Float32Array[];
+    const outputs = this.modelOutputs.filter((m) => m !== null) as Sample[];
     const prevSample = this.update(idx + 1, idx, x, outputs, noise, predictorOrder, tauOf(t), true);
     if (this.lowerOrderNums < this.historyLength()) this.lowerOrderNums++;
     this.stepIndex = idx + 1;

@@ -1,8 +1,11 @@
 /**
  * Public types shared by every scheduler. Tensors are flat Float32Arrays in the layout the
  * caller uses (NCHW for PixArt latents); schedulers act element-wise, so only thresholding and
- * generator draws need the shape, which callers may pass as `opts.shape`.
+ * generator draws need the shape, which callers may pass as `opts.shape`. They may also be
+ * DeviceSamples (sample.ts): engine-resident latents whose step arithmetic is recorded and
+ * evaluated by the engine.
  */
+import type { DeviceSample, Sample } from './sample.js';
 
 /** A torch-compatible random source (built elsewhere); `randn(shape)` returns prod(shape) N(0,1) floats. */
 export interface NoiseSource {
@@ -37,11 +40,12 @@ export interface StepOptions {
   sNoise?: number;
 }
 
-export interface StepResult {
-  prevSample: Float32Array;
-  predOriginalSample?: Float32Array;
+/** A step's outputs: Float32Arrays for host inputs, Samples (possibly recorded) for DeviceSample inputs. */
+export interface StepResult<S extends Sample = Float32Array> {
+  prevSample: S;
+  predOriginalSample?: S;
   /** LCMScheduler only: the consistency-model denoised estimate. */
-  denoised?: Float32Array;
+  denoised?: S;
 }
 
 export interface Scheduler {
@@ -60,7 +64,22 @@ export interface Scheduler {
   setTimesteps(numInferenceSteps?: number, opts?: SetTimestepsOptions): void;
   setBeginIndex(beginIndex: number): void;
   scaleModelInput(sample: Float32Array, t: number): Float32Array;
+  scaleModelInput(sample: Sample, t: number): Sample;
   step(modelOutput: Float32Array, t: number, sample: Float32Array, opts?: StepOptions): StepResult;
+  step(modelOutput: Sample, t: number, sample: Sample, opts?: StepOptions): StepResult<Sample>;
+  /**
+   * Whether step() can take DeviceSamples in this configuration: false with dynamic
+   * thresholding (`thresholding: true`), whose per-sample quantile needs the values on the host.
+   */
+  readonly supportsDeviceSamples: boolean;
+  /**
+   * Every DeviceSample the scheduler keeps between steps (solver history, last sample, ...).
+   * A caller stepping DeviceSamples evaluates the non-leaf ones after each step (binding them
+   * to engine tensors), so recorded operations never pile up across steps. Leaves are listed
+   * too (e.g. Heun's first-stage sample, a raw model output kept as history): the caller must
+   * keep their tensors alive until they drop out of this list.
+   */
+  stateSamples(): DeviceSample[];
   /** Independent copy with the same config and fresh (un-set) state. */
   clone(): Scheduler;
 }

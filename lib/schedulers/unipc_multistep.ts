@@ -13,6 +13,7 @@ import {
 } from './config.js';
 import { f32 } from './npmath.js';
 import { divScalar, lincomb, sub, thresholdSample } from './ops.js';
+import type { Sample } from './sample.js';
 import type { SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult } from './types.js';
 
 const SPEC: ConfigSpec = {
@@ -69,9 +70,9 @@ export class UniPCMultistepScheduler extends SchedulerBase {
   readonly className = NAME;
   private readonly alphasCumprod: Float32Array;
   private readonly trainSigmas: Float32Array;
-  private modelOutputs: (Float32Array | null)[] = [];
+  private modelOutputs: (Sample | null)[] = [];
   private lowerOrderNums = 0;
-  private lastSample: Float32Array | null = null;
+  private lastSample: Sample | null = null;
   private thisOrder = 1;
 
   static fromConfig(config: SchedulerConfig, overrides?: SchedulerConfig): UniPCMultistepScheduler {
@@ -116,11 +117,11 @@ export class UniPCMultistepScheduler extends SchedulerBase {
     this.resetRun();
   }
 
-  private convert(modelOutput: Float32Array, sample: Float32Array, idx: number, batch: number): Float32Array {
+  private convert(modelOutput: Sample, sample: Sample, idx: number, batch: number): Sample {
     const cfg = this.cfg;
     const [alpha, sigma] = alphaSigma(this.sigmas[idx]);
     if (cfg.predict_x0) {
-      let x0: Float32Array;
+      let x0: Sample;
       if (cfg.prediction_type === 'epsilon') x0 = divScalar(lincomb([1, sample], [-sigma, modelOutput]), alpha);
       else if (cfg.prediction_type === 'sample') x0 = modelOutput;
       else x0 = lincomb([alpha, sample], [-sigma, modelOutput]);
@@ -144,7 +145,7 @@ export class UniPCMultistepScheduler extends SchedulerBase {
     const h = f32(lambdaOfSigma(this.sigmas[tIdx]) - lambdaS0);
     const m0 = this.modelOutputs.at(-1)!;
     const rks: number[] = [];
-    const d1s: Float32Array[] = [];
+    const d1s: Sample[] = [];
     for (let i = 1; i < order; i++) {
       const mi = this.modelOutputs.at(-(i + 1))!;
       const rk = f32(f32(lambdaOfSigma(this.sigmas[historyIdx(i)]) - lambdaS0) / h);
@@ -170,13 +171,13 @@ export class UniPCMultistepScheduler extends SchedulerBase {
   }
 
   /** sum_k rhos[k] * D1s[k] (torch.einsum over the history axis), float32. */
-  private static weighted(rhos: number[], d1s: Float32Array[]): Float32Array | null {
+  private static weighted(rhos: number[], d1s: Sample[]): Sample | null {
     if (d1s.length === 0) return null;
     return lincomb(...d1s.map((d, k) => [rhos[k], d] as const));
   }
 
   /** multistep_uni_p_bh_update: the predictor. */
-  private predictor(idx: number, x: Float32Array, order: number): Float32Array {
+  private predictor(idx: number, x: Sample, order: number): Sample {
     const c = this.coefficients(idx + 1, idx, order, (i) => idx - i);
     const rhos = c.d1s.length === 0 ? [] : order === 2 ? [0.5] : solve(c.R.slice(0, -1).map((r) => r.slice(0, -1)), c.b.slice(0, -1));
     const res = UniPCMultistepScheduler.weighted(rhos, c.d1s);
@@ -187,7 +188,7 @@ export class UniPCMultistepScheduler extends SchedulerBase {
   }
 
   /** multistep_uni_c_bh_update: the corrector, applied to the previous step's output. */
-  private corrector(idx: number, modelT: Float32Array, lastSample: Float32Array, order: number): Float32Array {
+  private corrector(idx: number, modelT: Sample, lastSample: Sample, order: number): Sample {
     const c = this.coefficients(idx, idx - 1, order, (i) => idx - (i + 1));
     const rhos = order === 1 ? [0.5] : solve(c.R, c.b);
     const res = UniPCMultistepScheduler.weighted(rhos.slice(0, -1), c.d1s);
@@ -198,7 +199,7 @@ export class UniPCMultistepScheduler extends SchedulerBase {
     return lincomb([1, xt], [-f32(coef * c.bH), corr]);
   }
 
-  step(modelOutput: Float32Array, t: number, sample: Float32Array, opts?: StepOptions): StepResult {
+  protected stepSample(modelOutput: Sample, t: number, sample: Sample, opts?: StepOptions): StepResult<Sample> {
     this.requireTimesteps();
     this.checkTensors(modelOutput, sample, this.modelOutputs.at(-1)?.length);
     const cfg = this.cfg;

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "addon_engine.h"
+#include "addon_state.h"
 #include "core/backend_registry.h"
 
 namespace pixart::addon {
@@ -28,6 +29,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeCuda", Napi::Function::New(env, ProbeCuda));
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   InitExport(env, exports);
+  InitState(env);
   return InitModels(env, exports);
 }
 

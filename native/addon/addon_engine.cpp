@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "addon_state.h"
 #include "args.h"
 #include "backends/cpu/cpu_backend.h"
 #include "core/backend_registry.h"
@@ -64,6 +65,8 @@ Napi::Function Engine::Init(Napi::Env env) {
                       InstanceMethod<&Engine::EmptyCache>("emptyCache"),
                       InstanceMethod<&Engine::MemoryStats>("memoryStats"),
                       InstanceMethod<&Engine::ResetPeakMemory>("resetPeakMemory"),
+                      InstanceMethod<&Engine::UploadState>("uploadState"),
+                      InstanceMethod<&Engine::RunStateProgram>("runStateProgram"),
                       InstanceMethod<&Engine::Dispose>("dispose"), InstanceAccessor<&Engine::Device>("device"),
                       InstanceAccessor<&Engine::Threads>("threads")});
 }
@@ -168,6 +171,11 @@ Napi::Value Engine::ResetPeakMemory(const Napi::CallbackInfo& info) {
   auto core = Core(info.Env());
   core->backend->reset_peak_memory();
   return info.Env().Undefined();
+}
+
+Napi::Value Engine::UploadState(const Napi::CallbackInfo& info) { return addon::UploadState(info, Core(info.Env())); }
+Napi::Value Engine::RunStateProgram(const Napi::CallbackInfo& info) {
+  return addon::RunStateProgram(info, Core(info.Env()));
 }
 
 // Models already loaded keep the backend alive; the engine thread finishes queued jobs first.

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "addon_engine.h"
+#include "addon_state.h"
 #include "args.h"
 #include "models/pixart_dit/pixart_dit.h"
 #include "models/t5/t5_encoder.h"
@@ -212,8 +213,11 @@ class DiTHandle final : public ModelHandle<DiTHandle, PixArtDiT> {
                         InstanceAccessor("disposed", &DiTHandle::DisposedJs, nullptr)});
   }
   // forward({ latents, latentShape: [B,C,H,W], timesteps, text, textShape: [N,L,Ct], textMask?, resolution?,
-  //           aspectRatio?, guidance?: { scale, epsChannels } }): N = B, or 2B with guidance (CFG on the
-  //           engine, PixArtDiT::forward_guided: the latents are the B samples, the rest the model batch).
+  //           aspectRatio?, guidance?: { scale, epsChannels }, channels?, output? }): N = B, or 2B with guidance
+  //           (CFG on the engine, PixArtDiT::forward_guided: the latents are the B samples, the rest the model
+  //           batch). latents: a Float32Array or a StateTensor of the engine; channels (without guidance): keep
+  //           the first `channels` output channels; output 'host' (default): resolves to { data, shape },
+  //           'state': to a StateTensor that stays on the engine.
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto live = Live(env);
@@ -230,43 +234,65 @@ class DiTHandle final : public ModelHandle<DiTHandle, PixArtDiT> {
       baton->scale = g.Get("scale").As<Napi::Number>().FloatValue();
       baton->eps_channels = g.Get("epsChannels").As<Napi::Number>().Int64Value();
     }
+    if (!o.Get("channels").IsUndefined()) {
+      if (baton->guided) throw TypeError(env, "channels is for calls without guidance (guidance has epsChannels)");
+      if (!o.Get("channels").IsNumber()) throw TypeError(env, "channels must be a number");
+      baton->channels = o.Get("channels").As<Napi::Number>().Int64Value();
+    }
+    bool to_state = false;
+    if (!o.Get("output").IsUndefined()) {
+      const std::string out = o.Get("output").IsString() ? o.Get("output").As<Napi::String>().Utf8Value() : "";
+      if (out != "host" && out != "state") throw TypeError(env, "output must be 'host' or 'state'");
+      to_state = out == "state";
+    }
     const int64_t batch = baton->guided ? 2 * ls[0] : ls[0];
+    if (IsStateTensor(o.Get("latents"))) {
+      baton->latent_state = StateTensorArg(o.Get("latents"), *live.first, "latents");
+      if (baton->latent_state.numel() != numel(ls))
+        throw TypeError(env, "latents hold " + std::to_string(baton->latent_state.numel()) + " values, latentShape " +
+                                 shape_str(ls) + " needs " + std::to_string(numel(ls)));
+    } else {
+      baton->latents = ArgF32(o.Get("latents"), "latents", numel(ls));
+    }
+    baton->ls = ls;
+    std::function<Tensor(Backend&, PixArtDiT&)> fn;
     if (!o.Get("conditioning").IsUndefined()) {
       // A prepared conditioning replaces text, textShape, textMask, resolution and aspectRatio.
       if (!o.Get("conditioning").IsObject() || !o.Get("conditioning").As<Napi::Object>().InstanceOf(g_dit_cond->Value()))
         throw TypeError(env, "conditioning must come from prepareConditioning()");
       baton->cond = DiTConditioningHandle::Unwrap(o.Get("conditioning").As<Napi::Object>())->For(env, live.second.get());
-      baton->latents = ArgF32(o.Get("latents"), "latents", numel(ls));
       baton->timesteps = ArgF32(o.Get("timesteps"), "timesteps", batch);
-      baton->ls = ls;
-      return Submit<PixArtDiT>(env, live, [baton](Backend& be, PixArtDiT& m) {
-        const Tensor z = be.from_host(baton->latents.data(), baton->ls);
-        return m.forward_conditioned(z, baton->timesteps, *baton->cond, baton->guided ? &baton->scale : nullptr,
-                                     baton->eps_channels);
-      });
+      fn = [baton](Backend& be, PixArtDiT& m) {
+        return baton->finish(be, m.forward_conditioned(baton->latents_on(be), baton->timesteps, *baton->cond,
+                                                       baton->guided ? &baton->scale : nullptr, baton->eps_channels));
+      };
+    } else {
+      Shape ts = ArgShape(o.Get("textShape"), "textShape", 3);
+      if (ts[0] != batch)
+        throw TypeError(env, "text batch " + std::to_string(ts[0]) + " must be " + std::to_string(batch) + " for " +
+                                 std::to_string(ls[0]) + " latents" + (baton->guided ? " with guidance (uncond; cond)" : ""));
+      baton->text = ArgF32(o.Get("text"), "text", numel(ts));
+      baton->timesteps = ArgF32(o.Get("timesteps"), "timesteps", batch);
+      if (!o.Get("textMask").IsUndefined()) baton->mask = ArgF32(o.Get("textMask"), "textMask", ts[0] * ts[1]);
+      if (!o.Get("resolution").IsUndefined()) baton->resolution = ArgF32(o.Get("resolution"), "resolution", batch * 2);
+      if (!o.Get("aspectRatio").IsUndefined()) baton->aspect = ArgF32(o.Get("aspectRatio"), "aspectRatio", batch);
+      baton->ts = ts;
+      fn = [baton](Backend& be, PixArtDiT& m) {
+        DiTInputs in;
+        in.latents = baton->latents_on(be);
+        in.text = be.from_host(baton->text.data(), baton->ts);
+        in.timesteps = baton->timesteps;
+        in.text_mask = baton->mask;
+        in.resolution = baton->resolution;
+        in.aspect_ratio = baton->aspect;
+        return baton->finish(be, baton->guided ? m.forward_guided(in, baton->scale, baton->eps_channels) : m.forward(in));
+      };
     }
-    Shape ts = ArgShape(o.Get("textShape"), "textShape", 3);
-    if (ts[0] != batch)
-      throw TypeError(env, "text batch " + std::to_string(ts[0]) + " must be " + std::to_string(batch) + " for " +
-                               std::to_string(ls[0]) + " latents" + (baton->guided ? " with guidance (uncond; cond)" : ""));
-    baton->latents = ArgF32(o.Get("latents"), "latents", numel(ls));
-    baton->text = ArgF32(o.Get("text"), "text", numel(ts));
-    baton->timesteps = ArgF32(o.Get("timesteps"), "timesteps", batch);
-    if (!o.Get("textMask").IsUndefined()) baton->mask = ArgF32(o.Get("textMask"), "textMask", ts[0] * ts[1]);
-    if (!o.Get("resolution").IsUndefined()) baton->resolution = ArgF32(o.Get("resolution"), "resolution", batch * 2);
-    if (!o.Get("aspectRatio").IsUndefined()) baton->aspect = ArgF32(o.Get("aspectRatio"), "aspectRatio", batch);
-    baton->ls = ls;
-    baton->ts = ts;
-    return Submit<PixArtDiT>(env, live, [baton](Backend& be, PixArtDiT& m) {
-      DiTInputs in;
-      in.latents = be.from_host(baton->latents.data(), baton->ls);
-      in.text = be.from_host(baton->text.data(), baton->ts);
-      in.timesteps = baton->timesteps;
-      in.text_mask = baton->mask;
-      in.resolution = baton->resolution;
-      in.aspect_ratio = baton->aspect;
-      return baton->guided ? m.forward_guided(in, baton->scale, baton->eps_channels) : m.forward(in);
-    });
+    if (!to_state) return Submit<PixArtDiT>(env, live, fn);
+    auto model = live.second;
+    return live.first->thread->Submit(env, std::make_unique<StateJob>(env, live.first, [model, fn](Backend& be) {
+      return fn(be, *model);
+    }));
   }
 
   // prepareConditioning({ text, textShape: [N,L,Ct], textMask?, resolution?, aspectRatio? }) -> DiTConditioning
@@ -288,11 +314,17 @@ class DiTHandle final : public ModelHandle<DiTHandle, PixArtDiT> {
  private:
   struct Baton {
     std::vector<float> latents, text, timesteps, mask, resolution, aspect;
+    Tensor latent_state;  // latents that already live on the engine (float32 state)
     Shape ls, ts;
     std::shared_ptr<DiTConditioning> cond;
     bool guided = false;
     float scale = 1.f;
     int64_t eps_channels = 0;
+    int64_t channels = 0;  // without guidance: keep the first `channels` output channels (0: all)
+    Tensor latents_on(Backend& be) const {
+      return latent_state.defined() ? be.from_state(latent_state).view(ls) : be.from_host(latents.data(), ls);
+    }
+    Tensor finish(Backend& be, Tensor out) const { return channels > 0 ? be.slice_channels(out, 0, channels) : out; }
   };
 };
 
@@ -308,7 +340,7 @@ class VAEHandle final : public ModelHandle<VAEHandle, AutoencoderKL> {
                         InstanceMethod("dispose", &VAEHandle::DisposeJs),
                         InstanceAccessor("disposed", &VAEHandle::DisposedJs, nullptr)});
   }
-  // decode(z: Float32Array, shape [B, C, h, w], options?: { tiled?: boolean, output?: 'float' | 'rgb8' });
+  // decode(z: Float32Array | StateTensor, shape [B, C, h, w], options?: { tiled?: boolean, output?: 'float' | 'rgb8' });
   // z is latents / scaling_factor; tiled: diffusers' tiled decode (AutoencoderKL::decode_tiled).
   // output 'float' (default): the raw image [B, 3, 8h, 8w] as { data: Float32Array, shape };
   // 'rgb8': diffusers' postprocess to 8-bit made by the backend (Backend::to_host_rgb8),
@@ -331,9 +363,18 @@ class VAEHandle final : public ModelHandle<VAEHandle, AutoencoderKL> {
         rgb8 = out == "rgb8";
       }
     }
-    auto data = std::make_shared<std::vector<float>>(ArgF32(info[0], "latents", numel(s)));
-    auto fn = [data, s, tiled](Backend& be, AutoencoderKL& m) {
-      Tensor x = be.from_host(data->data(), s);
+    auto data = std::make_shared<std::vector<float>>();
+    Tensor state;  // z already on the engine
+    if (IsStateTensor(info[0])) {
+      state = StateTensorArg(info[0], *live.first, "latents");
+      if (state.numel() != numel(s))
+        throw TypeError(env, "latents hold " + std::to_string(state.numel()) + " values, shape " + shape_str(s) + " needs " +
+                                 std::to_string(numel(s)));
+    } else {
+      *data = ArgF32(info[0], "latents", numel(s));
+    }
+    auto fn = [data, state, s, tiled](Backend& be, AutoencoderKL& m) {
+      Tensor x = state.defined() ? be.from_state(state).view(s) : be.from_host(data->data(), s);
       return tiled ? m.decode_tiled(x) : m.decode(x);
     };
     if (!rgb8) return Submit<AutoencoderKL>(env, live, fn);

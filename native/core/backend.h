@@ -16,6 +16,7 @@
 
 #include "quant.h"
 #include "rgb8.h"
+#include "state_program.h"
 #include "status.h"
 #include "tensor.h"
 #include "weights.h"
@@ -75,6 +76,22 @@ class Backend {
   virtual bool host_embedding_tables() const { return false; }
   // Starts a new high-water mark at the current in_use.
   virtual void reset_peak_memory() {}
+
+  // --- float32 state: a sampler's tensors kept on the backend between denoising steps ---
+  // State tensors hold float32 whatever the compute dtype, so a scheduler step evaluated here
+  // (run_state_program, core/state_program.h) rounds exactly as the TypeScript schedulers do on
+  // the host. A backend that computes in float32 uses its ordinary tensors (these defaults).
+  virtual Tensor state_from_host(const float* data, const Shape& shape) { return from_host(data, shape); }
+  virtual void state_to_host(const Tensor& t, float* out) { to_host(t, out); }
+  // A compute tensor (e.g. the model's eps) as a float32 state tensor, and back (rounded to the
+  // compute dtype, e.g. the latents going into the model).
+  virtual Tensor to_state(const Tensor& x) { return x; }
+  virtual Tensor from_state(const Tensor& x) { return x; }
+  // p over p.num_inputs state tensors of p.shape -> p.num_outputs new state tensors. The default
+  // evaluates on the host (state_to_host / state_from_host); a GPU backend runs it in a kernel.
+  virtual std::vector<Tensor> run_state_program(const StateProgram& p, const std::vector<Tensor>& inputs) {
+    return default_run_state_program(*this, p, inputs);
+  }
 
   // --- linear algebra ---
   // y[..., N] = act(x[..., K] · w[N, K]^T + bias[N]) + residual[..., N]   (bias, residual optional)

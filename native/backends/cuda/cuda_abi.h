@@ -7,11 +7,12 @@
 // status code (a pixart::StatusCode value) and a message. pixart_cuda_stream and
 // pixart_cuda_device came later without a bump: they only add symbols, so a caller resolves them
 // with dlsym and treats a missing one as an older library. Version 3: pixart::Backend gained the
-// virtual to_host_rgb8, which changes the vtable the addon calls through.
+// virtual to_host_rgb8, which changes the vtable the addon calls through. Version 4: the float32
+// state ops (state_from_host ... run_state_program), more virtuals.
 #pragma once
 #include <stddef.h>
 
-#define PIXART_CUDA_ABI_VERSION 3
+#define PIXART_CUDA_ABI_VERSION 4
 
 #ifdef __cplusplus
 extern "C" {

@@ -20,6 +20,7 @@
 #include "norms.cuh"
 #include "quant_gemm.cuh"
 #include "rgb.cuh"
+#include "state_program.cuh"
 #include "rowwise.cuh"
 
 namespace pixart::cuda {
@@ -32,6 +33,7 @@ struct DeviceStorage final : Storage {
   std::shared_ptr<MemoryPool> pool;
   size_t granted = 0;
   bool exact = false;
+  bool state = false;           // float32 state (core/backend.h) in a f16/bf16 backend
   const void* owner = nullptr;  // the CudaBackend::Impl that made it
   ~DeviceStorage() override { pool->release(data, granted, exact); }
 };
@@ -227,11 +229,43 @@ const void* CudaBackend::dev(const Tensor& t, const char* op, const char* what) 
     fail(StatusCode::kInvalidArgument, std::string("cuda backend: ") + op + ": " + what +
                                            (t.defined() ? " is not a tensor of this CUDA backend" : " is undefined"));
   }
+  if (s->state)
+    fail(StatusCode::kInvalidArgument, std::string("cuda backend: ") + op + ": " + what +
+                                           " is a float32 state tensor; from_state() converts it to the compute dtype");
   if (t.offset_bytes + size_t(t.numel()) * dt_size(impl_->dt) > s->bytes) {
     fail(StatusCode::kInternal, std::string("cuda backend: ") + op + ": " + what + " " + shape_str(t.shape) +
                                     " is larger than its storage");
   }
   return t.raw();
+}
+
+Tensor CudaBackend::alloc_state(const Shape& shape) {
+  if (impl_->dt == DT::kF32) return alloc(shape);
+  kChecks.shape(shape);
+  auto s = std::make_shared<DeviceStorage>();
+  s->pool = impl_->pool;
+  s->owner = impl_.get();
+  s->state = true;
+  s->bytes = size_t(numel(shape)) * 4;
+  s->data = impl_->pool->allocate(std::max<size_t>(s->bytes, 1), &s->granted, false);
+  Tensor t;
+  t.shape = shape;
+  t.storage = std::move(s);
+  return t;
+}
+
+float* CudaBackend::state_dev(const Tensor& t, const char* op, const char* what) const {
+  const auto* s = dynamic_cast<const DeviceStorage*>(t.storage.get());
+  if (!s || s->owner != impl_.get())
+    fail(StatusCode::kInvalidArgument, std::string("cuda backend: ") + op + ": " + what +
+                                           (t.defined() ? " is not a tensor of this CUDA backend" : " is undefined"));
+  if (impl_->dt != DT::kF32 && !s->state)
+    fail(StatusCode::kInvalidArgument, std::string("cuda backend: ") + op + ": " + what +
+                                           " is a compute tensor, not float32 state; to_state() converts it");
+  if (t.offset_bytes + size_t(t.numel()) * 4 > s->bytes)
+    fail(StatusCode::kInternal, std::string("cuda backend: ") + op + ": " + what + " " + shape_str(t.shape) +
+                                    " is larger than its storage");
+  return static_cast<float*>(t.raw());
 }
 
 // --- memory ---
@@ -275,6 +309,68 @@ void CudaBackend::to_host(const Tensor& t, float* out) {
     check_cuda(cudaMemcpyAsync(out, src, size_t(n) * 4, cudaMemcpyDeviceToHost, s), "to_host");
   }
   check_cuda(cudaStreamSynchronize(s), "to_host (work queued before it failed)");
+}
+
+// --- float32 state ---
+
+Tensor CudaBackend::state_from_host(const float* data, const Shape& shape) {
+  enter();
+  PIXART_PROFILE("state_from_host");
+  Tensor t = alloc_state(shape);
+  if (t.numel() > 0)
+    check_cuda(cudaMemcpyAsync(t.raw(), data, size_t(t.numel()) * 4, cudaMemcpyHostToDevice, impl_->stream),
+               "state_from_host");
+  return t;
+}
+
+void CudaBackend::state_to_host(const Tensor& t, float* out) {
+  enter();
+  PIXART_PROFILE("state_to_host");
+  const float* p = state_dev(t, "state_to_host", "tensor");
+  if (t.numel() > 0)
+    check_cuda(cudaMemcpyAsync(out, p, size_t(t.numel()) * 4, cudaMemcpyDeviceToHost, impl_->stream), "state_to_host");
+  check_cuda(cudaStreamSynchronize(impl_->stream), "state_to_host (work queued before it failed)");
+}
+
+Tensor CudaBackend::to_state(const Tensor& x) {
+  enter();
+  const void* p = dev(x, "to_state", "x");
+  if (impl_->dt == DT::kF32) return x;
+  Tensor t = alloc_state(x.shape);
+  launch_convert(impl_->dt, p, DT::kF32, t.raw(), t.numel(), impl_->stream);
+  return t;
+}
+
+Tensor CudaBackend::from_state(const Tensor& x) {
+  enter();
+  const float* p = state_dev(x, "from_state", "x");
+  if (impl_->dt == DT::kF32) return x;
+  Tensor t = alloc(x.shape);
+  launch_convert(DT::kF32, p, impl_->dt, t.raw(), t.numel(), impl_->stream);
+  return t;
+}
+
+std::vector<Tensor> CudaBackend::run_state_program(const StateProgram& p, const std::vector<Tensor>& inputs) {
+  enter();
+  PIXART_PROFILE("run_state_program");
+  check_state_program(p, inputs);
+  StateTensors ptrs{};
+  for (size_t k = 0; k < inputs.size(); k++) ptrs.in[k] = state_dev(inputs[k], "run_state_program", "an input");
+  std::vector<Tensor> out;
+  for (int32_t k = 0; k < p.num_outputs; k++) {
+    out.push_back(alloc_state(p.shape));
+    ptrs.out[k] = static_cast<float*>(out.back().raw());
+  }
+  const int64_t n = numel(p.shape);
+  if (n > 0) {
+    // The program is a few hundred bytes: up with the launch, on the stream (freed after it).
+    DeviceBuffer code(*impl_->pool, p.code.size() * sizeof(StateInstr));
+    check_cuda(cudaMemcpyAsync(code.get(), p.code.data(), p.code.size() * sizeof(StateInstr), cudaMemcpyHostToDevice,
+                               impl_->stream),
+               "run_state_program");
+    launch_state_program(code.as<StateInstr>(), int32_t(p.code.size()), ptrs, n, impl_->stream);
+  }
+  return out;
 }
 
 bool CudaBackend::to_host_rgb8(const Tensor& x, uint8_t* out) {

@@ -39,6 +39,14 @@ class CudaBackend final : public Backend {
   // they (a quarter of to_host's floats) and the flag are downloaded. Synchronises.
   bool to_host_rgb8(const Tensor& x, uint8_t* out) override;
   Tensor load_weight(const WeightView& w) override;
+  // float32 state tensors (core/backend.h): in f16/bf16 compute they are storage of their own
+  // that only these ops accept; in f32 compute, ordinary tensors.
+  Tensor state_from_host(const float* data, const Shape& shape) override;
+  void state_to_host(const Tensor& t, float* out) override;
+  Tensor to_state(const Tensor& x) override;
+  Tensor from_state(const Tensor& x) override;
+  // One kernel (state_program.cuh) over all elements; the program goes up with the launch.
+  std::vector<Tensor> run_state_program(const StateProgram& p, const std::vector<Tensor>& inputs) override;
   // Quantised weights stay packed on the device (int8 / int4) and linear() reads them with its
   // own kernel; in f32 compute the dequantised values are kept dense, as on the CPU.
   Tensor load_linear_weight(const WeightView& w, WeightQuant q) override;
@@ -96,6 +104,9 @@ class CudaBackend final : public Backend {
   Tensor alloc(const Shape& shape, bool exact = false);
   // The device pointer of a tensor of this backend; throws kInvalidArgument naming op/what otherwise.
   const void* dev(const Tensor& t, const char* op, const char* what) const;
+  // A float32 state tensor's storage (an ordinary tensor in f32 compute), and its checked pointer.
+  Tensor alloc_state(const Shape& shape);
+  float* state_dev(const Tensor& t, const char* op, const char* what) const;
 };
 
 }  // namespace pixart::cuda

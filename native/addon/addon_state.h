@@ -1,0 +1,42 @@
+// StateTensor: a float32 tensor a denoising loop keeps on the engine (core/backend.h, "float32
+// state": the latents, the model output, the scheduler's history), and the engine calls that make
+// and combine them (Engine.uploadState, Engine.runStateProgram). Reading one back into JS is
+// explicit (read()).
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "addon_engine.h"
+#include "core/tensor.h"
+
+namespace pixart::addon {
+
+void InitState(Napi::Env env);
+Napi::Object NewStateTensor(Napi::Env env, std::shared_ptr<EngineCore> core, Tensor t);
+bool IsStateTensor(const Napi::Value& v);
+// The tensor of a StateTensor object, checked to be live and to belong to `core`'s engine.
+Tensor StateTensorArg(const Napi::Value& v, const EngineCore& core, const std::string& name);
+
+// Engine.uploadState(data: Float32Array, shape) -> Promise<StateTensor>
+Napi::Value UploadState(const Napi::CallbackInfo& info, std::shared_ptr<EngineCore> core);
+// Engine.runStateProgram({ shape, code: Int32Array, scalars: Float64Array, inputs, outputs })
+//   -> Promise<StateTensor[]>; code holds (op, dst, a, b) per instruction, scalars (c, d), inputs
+//   are StateTensors or Float32Arrays (uploaded with the job) of numel(shape) values.
+Napi::Value RunStateProgram(const Napi::CallbackInfo& info, std::shared_ptr<EngineCore> core);
+
+// A job producing one tensor that stays on the engine as float32 state (Backend::to_state).
+class StateJob final : public Job {
+ public:
+  using Fn = std::function<Tensor(Backend&)>;
+  StateJob(Napi::Env env, std::shared_ptr<EngineCore> core, Fn fn) : Job(env), core_(std::move(core)), fn_(std::move(fn)) {}
+  void Execute() override { out_ = core_->backend->to_state(fn_(*core_->backend)); }
+  Napi::Value Result(Napi::Env env) override { return NewStateTensor(env, core_, std::move(out_)); }
+
+ private:
+  std::shared_ptr<EngineCore> core_;
+  Fn fn_;
+  Tensor out_;
+};
+
+}  // namespace pixart::addon
