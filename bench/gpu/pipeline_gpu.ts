@@ -13,6 +13,8 @@
 //           GPU give the images they give one after the other, out-of-memory is a typed error
 //   e2e     full size, 1024x1024, 20 steps, CFG: batch 1 and 4, T5 int8 and int4, per component
 //           (encodePrompt, the denoising loop, VAE decode + RGB) and end to end, device memory
+//   engineloop  the scheduler steps on the engine (the default loop) against the host loop: the
+//           same latent bits, and the loop times, at SIZE and at 512 / 256
 //   lowmem  the low-memory workflow: T5 loaded, prompts encoded, T5 freed; then DiT + VAE
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,7 +31,7 @@ const arg = (name: string, def?: string): string => {
 };
 const pipelineDir = arg('pipeline', '');
 const tinyDir = arg('tiny', '');
-const sections = new Set(arg('sections', 'tiny,async,e2e,lowmem').split(','));
+const sections = new Set(arg('sections', 'tiny,async,e2e,engineloop,lowmem').split(','));
 // A dry run of the full-size sections on any machine: --device cpu --size 64 --steps 2 with the tiny model as --pipeline.
 const device = arg('device', 'cuda') as 'cuda' | 'cpu';
 const SIZE = Number(arg('size', '1024'));
@@ -330,6 +332,44 @@ async function sectionE2E(): Promise<void> {
   }
 }
 
+// ------------------------------------------------------------------ scheduler steps on the engine
+// The default loop (latents, eps and the solver history stay on the device; one fused state
+// program per step) against the host loop (latents up, guided eps down each step): the same
+// latent bits, and the loop time of each at SIZE and at the small sizes where a step is short.
+async function sectionEngineLoop(): Promise<void> {
+  const pipe = await loadFull(QUANTS[0]);
+  const emb = await pipe.encodePrompt(PROMPT);
+  const sizes = [...new Set([SIZE, ...(device === 'cuda' ? [512, 256] : [])])];
+  for (const size of sizes) {
+    for (const scheduler of ['DPMSolverMultistepScheduler', 'EulerAncestralDiscreteScheduler', 'UniPCMultistepScheduler']) {
+      const opts: GenerateOptions = {
+        ...full(1, 5), height: size, width: size, useResolutionBinning: false, scheduler, outputType: 'latent', prompt: undefined,
+        promptEmbeds: emb.promptEmbeds, promptAttentionMask: emb.promptAttentionMask,
+        negativePromptEmbeds: emb.negativePromptEmbeds!, negativePromptAttentionMask: emb.negativePromptAttentionMask!,
+      };
+      const times: Record<string, number[]> = { engine: [], host: [] };
+      const latents: Record<string, Float32Array> = {};
+      for (const onEngine of [true, false, true, false, true, false]) {  // interleaved; the first of each is a warm-up
+        pipe.schedulerOnEngine = onEngine;
+        const t0 = performance.now();
+        const r = await pipe.generate(opts);
+        const key = onEngine ? 'engine' : 'host';
+        times[key].push(performance.now() - t0);
+        latents[key] = r.tensor!.data;
+      }
+      pipe.schedulerOnEngine = true;
+      const a = new Uint32Array(latents.engine.buffer), b = new Uint32Array(latents.host.buffer);
+      let differ = 0;
+      for (let i = 0; i < a.length; i++) differ += a[i] !== b[i] ? 1 : 0;
+      log({
+        section: 'engineloop', size: `${size}x${size}`, steps: STEPS, scheduler, latent_values: a.length, values_differing: differ,
+        max_abs_diff: maxDiff(latents.engine, latents.host).maxAbs,
+        loop_ms_engine: round(median(times.engine.slice(1))), loop_ms_host: round(median(times.host.slice(1))),
+      });
+    }
+  }
+}
+
 // ------------------------------------------------------------------ low-memory workflow
 async function sectionLowMem(): Promise<void> {
   for (const p of loaded.values()) p.dispose();
@@ -372,7 +412,7 @@ async function sectionSmoke(): Promise<void> {
   engine.dispose();
 }
 
-const all: [string, () => Promise<void>][] = [['smoke', sectionSmoke], ['tiny', sectionTiny], ['async', sectionAsync], ['e2e', sectionE2E], ['lowmem', sectionLowMem]];
+const all: [string, () => Promise<void>][] = [['smoke', sectionSmoke], ['tiny', sectionTiny], ['async', sectionAsync], ['e2e', sectionE2E], ['engineloop', sectionEngineLoop], ['lowmem', sectionLowMem]];
 let failed = 0;
 for (const [name, fn] of all) {
   if (!sections.has(name)) continue;

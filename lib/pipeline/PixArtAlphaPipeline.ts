@@ -268,21 +268,38 @@ export class PixArtAlphaPipeline {
       size,
       noise: noiseSource(gens),
       options,
+      onEngine: this.schedulerOnEngine,
     });
-    if (outputType === 'latent') return { tensor: latents, generatedHeight: size.height, generatedWidth: size.width };
-    // Images at the generated size (no binning, or a request that is its own bin): the engine
-    // makes the RGB bytes (on a GPU on the device), the bytes toImages(toFloatNHWC(...)) gives.
-    // Otherwise the float image is resized first, as diffusers does, and converted here.
-    if (outputType === 'image' && (!size.binned || (size.height === size.origHeight && size.width === size.origWidth))) {
-      const rgb = await this.vae!.decodeToRgb(this.#scaledLatents(latents, options.signal));
-      return { images: rgbToImages(rgb), generatedHeight: size.height, generatedWidth: size.width };
+    try {
+      if (outputType === 'latent') return { tensor: await latents.toHost(), generatedHeight: size.height, generatedWidth: size.width };
+      const vae = this.vae!;
+      throwIfAborted(options.signal);
+      // z = latents / scaling_factor, made on the engine when the latents are there (the same engine as the VAE).
+      const z = await latents.scaled(vae.config.scalingFactor, vae.engine);
+      // Images at the generated size (no binning, or a request that is its own bin): the engine
+      // makes the RGB bytes (on a GPU on the device), the bytes toImages(toFloatNHWC(...)) gives.
+      // Otherwise the float image is resized first, as diffusers does, and converted here.
+      if (outputType === 'image' && (!size.binned || (size.height === size.origHeight && size.width === size.origWidth))) {
+        return { images: rgbToImages(await vae.decodeToRgb(z)), generatedHeight: size.height, generatedWidth: size.width };
+      }
+      const decodedRaw = await vae.decode(z);
+      const decoded = size.binned ? resizeAndCropTensor(decodedRaw.data, decodedRaw.shape as [number, number, number, number], size.origWidth, size.origHeight) : decodedRaw;
+      const nhwc = toFloatNHWC(decoded);
+      if (outputType === 'float') return { tensor: nhwc, generatedHeight: size.height, generatedWidth: size.width };
+      return { images: toImages(nhwc), generatedHeight: size.height, generatedWidth: size.width };
+    } finally {
+      latents.dispose();
     }
-    const decodedRaw = await this.decodeLatentsRaw(latents, options.signal);
-    const decoded = size.binned ? resizeAndCropTensor(decodedRaw.data, decodedRaw.shape as [number, number, number, number], size.origWidth, size.origHeight) : decodedRaw;
-    const nhwc = toFloatNHWC(decoded);
-    if (outputType === 'float') return { tensor: nhwc, generatedHeight: size.height, generatedWidth: size.width };
-    return { images: toImages(nhwc), generatedHeight: size.height, generatedWidth: size.width };
   }
+
+  /**
+   * Whether generate() runs the scheduler steps on the engine (default): the latents, model
+   * outputs and solver history stay on the device between steps and each step is one fused
+   * engine call, with the host step's exact float32 arithmetic (the results are the same bits).
+   * false: the host loop, which sends the latents up and brings the guided eps back every step.
+   * Schedulers with dynamic thresholding always step on the host.
+   */
+  schedulerOnEngine = true;
 
   /** The VAE decode of final latents, unclamped [B, 3, H, W] (diffusers' vae.decode(latents / scaling_factor)). */
   async decodeLatentsRaw(latents: HostTensor, signal?: AbortSignal): Promise<HostTensor> {

@@ -1,11 +1,16 @@
 import { PixArtError } from '../errors.js';
 import type { DiTConfig } from '../models/configs.js';
 import type { PixArtTransformer2DModel } from '../models/PixArtTransformer2DModel.js';
+import type { Engine } from '../engine/Engine.js';
+import type { EngineLatents } from '../models/AutoencoderKL.js';
 import type { HostTensor } from '../native/AddonTypes.js';
 import { randnTensor } from '../random/randnTensor.js';
 import { TorchGenerator } from '../random/TorchGenerator.js';
+import { divScalar } from '../schedulers/ops.js';
+import type { DeviceSample, Sample } from '../schedulers/sample.js';
 import type { NoiseSource, Scheduler } from '../schedulers/types.js';
 import { binTableForSampleSize, classifyHeightWidthBin } from '../sizes/resolutionBins.js';
+import { DeviceSampler } from './deviceSampler.js';
 import { concatRows } from './tensors.js';
 import type { GenerateOptions, PromptEmbeddings } from './types.js';
 import { checkTensor, invalid, throwIfAborted } from './validate.js';
@@ -81,14 +86,69 @@ export interface DenoiseArgs {
   size: ResolvedSize;
   noise: NoiseSource;
   options: GenerateOptions;
+  /**
+   * Run the scheduler steps on the engine (default true): the latents, model outputs and solver
+   * history stay there as float32 and each step is one fused engine call with the host step's
+   * exact arithmetic. Falls back to the host loop for schedulers that cannot (dynamic thresholding).
+   */
+  onEngine?: boolean;
+}
+
+/**
+ * The final latents of a denoising loop: on the engine (the default loop) or in JS memory. The
+ * caller disposes it; an engine copy is freed then.
+ */
+export class DenoisedLatents {
+  readonly shape: number[];
+  #host: HostTensor | undefined;
+  #device: { sampler: DeviceSampler; x: DeviceSample } | undefined;
+
+  constructor(shape: number[], host: HostTensor | undefined, device?: { sampler: DeviceSampler; x: DeviceSample }) {
+    this.shape = shape;
+    this.#host = host;
+    this.#device = device;
+  }
+
+  /** Whether the latents live on `engine` (undefined: on any engine). */
+  onEngine(engine?: Engine): boolean {
+    return this.#device !== undefined && (engine === undefined || this.#device.sampler.engine === engine);
+  }
+
+  /** The latents in JS memory (read from the engine once). */
+  async toHost(): Promise<HostTensor> {
+    if (!this.#host) this.#host = { data: await this.#device!.sampler.read(this.#device!.x), shape: [...this.shape] };
+    return this.#host;
+  }
+
+  /**
+   * z = latents / scalingFactor, what the VAE decodes (float32 division): computed on the engine
+   * and left there when the latents live on the VAE's engine, else in JS memory.
+   */
+  async scaled(scalingFactor: number, vaeEngine: Engine): Promise<HostTensor | EngineLatents> {
+    const sf = Math.fround(scalingFactor);
+    if (this.#device && this.#device.sampler.engine === vaeEngine) {
+      const z = divScalar(this.#device.x, sf) as DeviceSample;
+      await this.#device.sampler.evaluate([z]);
+      return { state: this.#device.sampler.tensorOf(z), shape: [...this.shape] };
+    }
+    const host = await this.toHost();
+    return { data: divScalar(host.data, sf), shape: [...this.shape] };
+  }
+
+  dispose(): void {
+    this.#device?.sampler.dispose();
+    this.#device = undefined;
+  }
 }
 
 /**
  * The denoising loop, as diffusers runs it: CFG batch [negative; positive], the transformer,
- * guidance, the learned-variance channels dropped, the scheduler step. The transformer call is
- * the one native round trip per step; progress and cancellation reach JS every step.
+ * guidance, the learned-variance channels dropped, the scheduler step. Progress and cancellation
+ * reach JS every step. By default the latents never leave the engine: the transformer takes and
+ * gives engine tensors and the scheduler's recorded step runs there (DeviceSampler); the host loop
+ * (onEngine: false) sends the latents and brings the guided eps back each step instead.
  */
-export async function denoise(args: DenoiseArgs): Promise<HostTensor> {
+export async function denoise(args: DenoiseArgs): Promise<DenoisedLatents> {
   const { transformer, scheduler, embeddings, guidanceScale, size, options } = args;
   const cfg = guidanceScale > 1;
   const dit = transformer.config;
@@ -127,60 +187,79 @@ export async function denoise(args: DenoiseArgs): Promise<HostTensor> {
     for (let i = 0; i < modelBatch; i++) resolution.set([size.height, size.width], 2 * i);
   }
   const stepNoise = args.noise;
+  const shape = [B, C, h, w];
+  const latentShape = shape as [number, number, number, number];
 
-  let x: Float32Array = new Float32Array(args.latents.data.length);
+  const x0 = new Float32Array(args.latents.data.length);
   const sigma0 = Math.fround(scheduler.initNoiseSigma);
-  for (let i = 0; i < x.length; i++) x[i] = args.latents.data[i] * sigma0;
+  for (let i = 0; i < x0.length; i++) x0[i] = args.latents.data[i] * sigma0;
   scheduler.setBeginIndex(0);
   const order = scheduler.order;
   const warmup = Math.max(timesteps.length - numSteps * order, 0);
   const g = Math.fround(guidanceScale);
-  const plane = C * h * w;
   const outC = dit.outChannels;
   const dropVariance = Math.floor(outC / 2) === C;
   if (!dropVariance && outC !== C) {
     throw new PixArtError('ERR_PIXART_MODEL_LOAD', `transformer has ${outC} output channels for ${C} latent channels`);
   }
+  // With CFG the engine duplicates the latents, runs the [uncond; cond] batch and applies the
+  // guidance on every output channel before dropping the variance (diffusers' order, float32 ops
+  // as torch rounds them), so only the guided eps [B, C, h, w] is produced. Without CFG the
+  // engine keeps the first C channels.
+  const heads = cfg ? { guidance: { scale: g, epsChannels: C } } : dropVariance ? { channels: C } : {};
+  const onEngine = (args.onEngine ?? true) && scheduler.supportsDeviceSamples;
+  const sampler = onEngine ? new DeviceSampler(transformer.engine, shape) : undefined;
 
   // The text side goes to the engine once (caption projection included) and stays there.
   const conditioning = await transformer.prepareConditioning({
     text: text.data, textShape: text.shape as [number, number, number], textMask: mask.data, resolution, aspectRatio,
   });
+  let done = false;
   try {
+    let x: Sample = sampler ? await sampler.upload(x0) : x0;
     for (let i = 0; i < timesteps.length; i++) {
       throwIfAborted(options.signal);
       const t = timesteps[i];
-      // With CFG the engine duplicates the latents, runs the [uncond; cond] batch and applies the
-      // guidance on every output channel before dropping the variance (diffusers' order, float32
-      // ops as torch rounds them), so only the guided eps [B, C, h, w] comes back.
-      const out = await transformer.forward({
-        latents: scheduler.scaleModelInput(x, t),
-        latentShape: [B, C, h, w],
-        timesteps: new Float32Array(modelBatch).fill(t),
-        conditioning,
-        guidance: cfg ? { scale: g, epsChannels: C } : undefined,
-      });
-      let eps = out.data;
-      if (!cfg && dropVariance) {
-        const outPlane = outC * h * w;
-        eps = new Float32Array(B * plane);
-        for (let b = 0; b < B; b++) eps.set(out.data.subarray(b * outPlane, b * outPlane + plane), b * plane);
+      const timestepsIn = new Float32Array(modelBatch).fill(t);
+      let eps: Sample;
+      if (sampler) {
+        const xin = scheduler.scaleModelInput(x, t) as DeviceSample;
+        await sampler.evaluate([xin]);
+        eps = sampler.adopt(await transformer.forwardToState({
+          latents: sampler.tensorOf(xin), latentShape, timesteps: timestepsIn, conditioning, ...heads,
+        }));
+      } else {
+        eps = (await transformer.forward({
+          latents: scheduler.scaleModelInput(x as Float32Array, t), latentShape, timesteps: timestepsIn, conditioning, ...heads,
+        })).data;
       }
-      x = scheduler.step(eps, t, x, { generator: stepNoise, eta, shape: [B, C, h, w] }).prevSample;
+      x = scheduler.step(eps, t, x, { generator: stepNoise, eta, shape }).prevSample;
+      if (sampler) {
+        // The new latents and the solver's history become engine tensors in one call; every
+        // other tensor of the loop (this step's eps, the old latents) is freed.
+        const keep = [x as DeviceSample, ...scheduler.stateSamples()];
+        await sampler.evaluate(keep);
+        sampler.release(keep);
+      }
       if (i === timesteps.length - 1 || (i + 1 > warmup && (i + 1) % order === 0)) {
         if (options.onStep) {
+          const latents = sampler ? await sampler.read(x) : (x as Float32Array).slice();
           await options.onStep({
             step: Math.floor(i / order),
             iteration: i,
             totalSteps: numSteps,
             timestep: t,
-            latents: { data: x.slice(), shape: [B, C, h, w] },
+            latents: { data: latents, shape: [...shape] },
           });
         }
       }
     }
+    done = true;
+    if (!sampler) return new DenoisedLatents(shape, { data: x as Float32Array, shape });
+    sampler.release([x as DeviceSample]);
+    return new DenoisedLatents(shape, undefined, { sampler, x: x as DeviceSample });
   } finally {
     conditioning.dispose();
+    if (!done) sampler?.dispose();
   }
-  return { data: x, shape: [B, C, h, w] };
 }

@@ -1,0 +1,147 @@
+// The denoising loop with the scheduler steps on the engine (the default) against the host loop:
+// the same bits for every scheduler, stochastic ones included, every per-step latent, and no
+// engine tensor left behind after a run, a failed run or a cancelled one.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../lib/engine/Engine.js';
+import type { NativeStateTensor } from '../lib/native/AddonTypes.js';
+import { PixArtAlphaPipeline } from '../lib/pipeline/PixArtAlphaPipeline.js';
+import type { GenerateOptions, HostTensor } from '../lib/pipeline/types.js';
+import { SCHEDULER_NAMES } from '../lib/schedulers/index.js';
+import { TINY_MODEL } from './helpers/fixtures.js';
+
+let engine: Engine;
+let pipe: PixArtAlphaPipeline;
+beforeAll(async () => {
+  engine = Engine.create({ threads: 2 });
+  pipe = await PixArtAlphaPipeline.fromPretrained(TINY_MODEL, { engine });
+});
+afterAll(() => {
+  pipe?.dispose();
+  engine?.dispose();
+});
+
+const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
+
+async function both(opts: GenerateOptions) {
+  const runs: { latents: HostTensor; steps: number[][] }[] = [];
+  for (const onEngine of [false, true]) {
+    pipe.schedulerOnEngine = onEngine;
+    const steps: number[][] = [];
+    const r = await pipe.generate({ ...opts, outputType: 'latent', onStep: (s) => void steps.push(bits(s.latents.data)) });
+    runs.push({ latents: r.tensor!, steps });
+  }
+  pipe.schedulerOnEngine = true;
+  return runs;
+}
+
+/** Replaces obj[key] by wrap(original) until the returned function restores it. */
+function patch<T extends object, K extends keyof T>(obj: T, key: K, wrap: (orig: T[K]) => T[K]): () => void {
+  // An own property shadows the (read-only) prototype method of a native object.
+  const orig = obj[key];
+  Object.defineProperty(obj, key, { value: wrap((orig as unknown as (...a: unknown[]) => unknown).bind(obj) as T[K]), configurable: true, writable: true });
+  return () => void delete obj[key];
+}
+
+/** Every state tensor the engine hands out during `fn`, to check they are all freed after it. */
+async function trackTensors(fn: () => Promise<unknown>, made: NativeStateTensor[] = []): Promise<NativeStateTensor[]> {
+  const native = engine.native;
+  const dit = pipe.transformer!;
+  const restore = [
+    patch(native, 'uploadState', (orig) => async (d, s) => {
+      const t = await orig(d, s);
+      made.push(t);
+      return t;
+    }),
+    patch(native, 'runStateProgram', (orig) => async (p) => {
+      const ts = await orig(p);
+      made.push(...ts);
+      return ts;
+    }),
+    patch(dit, 'forwardToState', (orig) => async (a) => {
+      const t = await orig(a);
+      made.push(t);
+      return t;
+    }),
+  ];
+  try {
+    await fn();
+  } finally {
+    restore.forEach((r) => r());
+  }
+  return made;
+}
+
+const base: GenerateOptions = { prompt: 'a red fox in the snow', seed: 7, height: 64, width: 64, useResolutionBinning: false };
+
+describe('scheduler steps on the engine give the host loop\'s bits', () => {
+  for (const name of SCHEDULER_NAMES) {
+    it(name, async () => {
+      const [host, dev] = await both({ ...base, scheduler: name, numInferenceSteps: 4, guidanceScale: 4.5, eta: 1 });
+      expect(dev.steps.length).toBe(host.steps.length);
+      expect(dev.steps).toEqual(host.steps);
+      expect(bits(dev.latents.data)).toEqual(bits(host.latents.data));
+    });
+  }
+
+  it('without guidance (the variance channels dropped on the engine), 2 images per prompt', async () => {
+    const [host, dev] = await both({ ...base, numInferenceSteps: 3, guidanceScale: 1, numImagesPerPrompt: 2 });
+    expect(dev.latents.shape).toEqual([2, 4, 8, 8]);
+    expect(bits(dev.latents.data)).toEqual(bits(host.latents.data));
+  });
+
+  it('custom sigmas with Euler churn noise', async () => {
+    const [host, dev] = await both({ ...base, scheduler: 'EulerDiscreteScheduler', sigmas: [14.6, 6.1, 2.3, 0.5, 0] });
+    expect(bits(dev.latents.data)).toEqual(bits(host.latents.data));
+  });
+
+  it('images: decoded from the engine latents (z made there) equal the host path byte for byte', async () => {
+    pipe.schedulerOnEngine = false;
+    const host = await pipe.generate({ ...base, numInferenceSteps: 3 });
+    pipe.schedulerOnEngine = true;
+    const dev = await pipe.generate({ ...base, numInferenceSteps: 3 });
+    expect(Buffer.compare(dev.images![0].data, host.images![0].data)).toBe(0);
+  });
+
+  it('dynamic thresholding steps on the host (it sorts the values) and still works', async () => {
+    const sched = pipe.scheduler!;
+    const r = await pipe.generate({
+      ...base, numInferenceSteps: 2, outputType: 'latent',
+      scheduler: (await import('../lib/schedulers/index.js')).createScheduler('DDIMScheduler', { ...sched.config, thresholding: true }),
+    });
+    expect(r.tensor!.data.every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('engine tensors of the loop are freed', () => {
+  it('after a run: every tensor made during generate() is disposed', async () => {
+    const made = await trackTensors(() => pipe.generate({ ...base, numInferenceSteps: 4, scheduler: 'UniPCMultistepScheduler' }));
+    expect(made.length).toBeGreaterThan(8);
+    expect(made.filter((t) => !t.disposed)).toEqual([]);
+  });
+
+  it('after a cancelled run and after a failing step callback', async () => {
+    const ac = new AbortController();
+    let made = await trackTensors(async () => {
+      await expect(pipe.generate({ ...base, numInferenceSteps: 6, signal: ac.signal, onStep: (s) => { if (s.step === 2) ac.abort(new Error('stop')); } }))
+        .rejects.toThrow('stop');
+    });
+    expect(made.length).toBeGreaterThan(0);
+    expect(made.filter((t) => !t.disposed)).toEqual([]);
+    made = await trackTensors(async () => {
+      await expect(pipe.generate({ ...base, numInferenceSteps: 3, onStep: () => { throw new Error('callback failed'); } })).rejects.toThrow('callback failed');
+    });
+    expect(made.filter((t) => !t.disposed)).toEqual([]);
+  });
+
+  it('while running, the loop holds the latents and the solver history only', async () => {
+    const made: NativeStateTensor[] = [];
+    const counts: number[] = [];
+    await trackTensors(() => pipe.generate({
+      ...base, numInferenceSteps: 5, outputType: 'latent',
+      onStep: () => void counts.push(made.filter((t) => !t.disposed).length),
+    }), made);
+    // DPM-Solver++ 2M keeps the latents and its last two model outputs (one after the first step).
+    expect(counts).toEqual([2, 3, 3, 3, 3]);
+    expect(made.filter((t) => !t.disposed)).toEqual([]);
+  });
+});
