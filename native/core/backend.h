@@ -18,6 +18,7 @@
 #include "rgb8.h"
 #include "state_program.h"
 #include "status.h"
+#include "tiles.h"
 #include "tensor.h"
 #include "weights.h"
 
@@ -143,6 +144,14 @@ class Backend {
   virtual Tensor unpatchify(const Tensor& x, int64_t h, int64_t w, int p, int c) = 0;
   // channels [start, start+count) of x [B, C, H, W]
   virtual Tensor slice_channels(const Tensor& x, int64_t start, int64_t count) = 0;
+  // Tiled decoding (core/tiles.h): a crop of x [B, C, H, W], and diffusers' blending and assembly
+  // of a grid of decoded tiles. The defaults run on the host; a GPU backend keeps them on the device.
+  virtual Tensor crop(const Tensor& x, int64_t top, int64_t left, int64_t h, int64_t w) {
+    return default_crop(*this, x, top, left, h, w);
+  }
+  virtual Tensor blend_tiles(const std::vector<std::vector<Tensor>>& rows, int64_t blend, int64_t limit) {
+    return default_blend_tiles(*this, rows, blend, limit);
+  }
   // table [V, D], ids [n] (host) -> [n, D]; ids are checked against V
   virtual Tensor embedding(const Tensor& table, const int32_t* ids, int64_t n) = 0;
   // out[b, m] = x[b] + table[m]: x [B, D], table [M, D] -> [B, M, D]. The default gathers each

@@ -21,6 +21,7 @@
 #include "quant_gemm.cuh"
 #include "rgb.cuh"
 #include "state_program.cuh"
+#include "tiles.cuh"
 #include "rowwise.cuh"
 
 namespace pixart::cuda {
@@ -309,6 +310,60 @@ void CudaBackend::to_host(const Tensor& t, float* out) {
     check_cuda(cudaMemcpyAsync(out, src, size_t(n) * 4, cudaMemcpyDeviceToHost, s), "to_host");
   }
   check_cuda(cudaStreamSynchronize(s), "to_host (work queued before it failed)");
+}
+
+// --- tiled decoding ---
+
+Tensor CudaBackend::crop(const Tensor& x, int64_t top, int64_t left, int64_t h, int64_t w) {
+  enter();
+  check_crop("cuda", x, top, left, h, w);
+  const void* p = dev(x, "crop", "x");
+  Tensor out = alloc({x.dim(0), x.dim(1), h, w});
+  launch_copy_window(impl_->dt, p, x.dim(2), x.dim(3), top, left, out.raw(), h, w, 0, 0, x.dim(0) * x.dim(1), h, w,
+                     impl_->stream);
+  return out;
+}
+
+Tensor CudaBackend::blend_tiles(const std::vector<std::vector<Tensor>>& rows, int64_t blend, int64_t limit) {
+  enter();
+  PIXART_PROFILE("blend_tiles");
+  const Shape out_shape = check_blend_tiles("cuda", rows, blend, limit);
+  const int64_t planes = out_shape[0] * out_shape[1];
+  // Blended clones of the tiles (the inputs stay as they are), in diffusers' order.
+  std::vector<std::vector<Tensor>> t(rows.size());
+  for (size_t i = 0; i < rows.size(); i++)
+    for (size_t j = 0; j < rows[i].size(); j++) {
+      const Tensor& x = rows[i][j];
+      const int64_t H = x.dim(2), W = x.dim(3);
+      Tensor c = alloc(x.shape);
+      launch_copy_window(impl_->dt, dev(x, "blend_tiles", "a tile"), H, W, 0, 0, c.raw(), H, W, 0, 0, planes, H, W,
+                         impl_->stream);
+      if (i > 0) {
+        const Tensor& a = t[i - 1][j];
+        const int64_t e = std::min({a.dim(2), H, blend});
+        launch_blend_edge(impl_->dt, a.raw(), a.dim(2), a.dim(3), c.raw(), H, W, planes, e, true, impl_->stream);
+      }
+      if (j > 0) {
+        const Tensor& a = t[i][j - 1];
+        const int64_t e = std::min({a.dim(3), W, blend});
+        launch_blend_edge(impl_->dt, a.raw(), a.dim(2), a.dim(3), c.raw(), H, W, planes, e, false, impl_->stream);
+      }
+      t[i].push_back(std::move(c));
+    }
+  Tensor out = alloc(out_shape);
+  int64_t y0 = 0;
+  for (auto& r : t) {
+    int64_t x0 = 0;
+    const int64_t rh = std::min(limit, r[0].dim(2));
+    for (const Tensor& c : r) {
+      const int64_t cw = std::min(limit, c.dim(3));
+      launch_copy_window(impl_->dt, c.raw(), c.dim(2), c.dim(3), 0, 0, out.raw(), out_shape[2], out_shape[3], y0, x0, planes,
+                         rh, cw, impl_->stream);
+      x0 += cw;
+    }
+    y0 += rh;
+  }
+  return out;
 }
 
 // --- float32 state ---

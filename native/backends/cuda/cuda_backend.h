@@ -80,6 +80,9 @@ class CudaBackend final : public Backend {
   Tensor unpatchify(const Tensor& x, int64_t h, int64_t w, int p, int c) override;
   Tensor slice_channels(const Tensor& x, int64_t start, int64_t count) override;
   Tensor embedding(const Tensor& table, const int32_t* ids, int64_t n) override;
+  // Tiled decoding on the device (tiles.cuh): window copies and in-place edge blends of tile clones.
+  Tensor crop(const Tensor& x, int64_t top, int64_t left, int64_t h, int64_t w) override;
+  Tensor blend_tiles(const std::vector<std::vector<Tensor>>& rows, int64_t blend, int64_t limit) override;
 
   // --- beyond Backend ---
   // True if t holds a NaN or +-Inf (a reduction kernel; synchronises).

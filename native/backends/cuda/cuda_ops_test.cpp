@@ -849,6 +849,35 @@ TEST_CASE("cuda state programs: float32 state in every compute dtype, bit for bi
         }) == StatusCode::kInvalidArgument);
 }
 
+TEST_CASE("cuda crop and blend_tiles (tiled decoding on the device) equal the host defaults") {
+  REQUIRE_CUDA();
+  const int64_t B = 2, O = 3, blend = 16, limit = 48;
+  const int64_t hs[3] = {64, 64, 40}, ws[2] = {64, 29};
+  for (const Mode& m : kModes) {
+    CAPTURE(m.name);
+    Backend& g = cuda(m.compute);
+    const auto zv = rnd(B * 4 * 70 * 90, 401);
+    const Tensor z = g.from_host(zv.data(), {B, 4, 70, 90});
+    // crop is a copy: the same values in every dtype
+    CHECK(down(g, g.crop(z, 5, 17, 64, 61)) == down(g, g.Backend::crop(z, 5, 17, 64, 61)));
+    CHECK(code_of([&] { g.crop(z, 10, 0, 64, 90); }) == StatusCode::kInvalidArgument);
+    std::vector<std::vector<Tensor>> rows(3);
+    for (int i = 0; i < 3; i++)
+      for (int j = 0; j < 2; j++) {
+        const auto v = rnd(B * O * hs[i] * ws[j], unsigned(410 + 2 * i + j));
+        rows[i].push_back(g.from_host(v.data(), {B, O, hs[i], ws[j]}));
+      }
+    const std::vector<float> before = down(g, rows[1][1]);
+    const Tensor got = g.blend_tiles(rows, blend, limit), ref = g.Backend::blend_tiles(rows, blend, limit);
+    REQUIRE(got.shape == ref.shape);
+    CHECK(got.shape == Shape{B, O, 48 + 48 + 40, 48 + 29});
+    CHECK(down(g, rows[1][1]) == before);  // the inputs are not blended in place
+    if (m.compute == PIXART_CUDA_F32) CHECK(down(g, got) == down(g, ref));
+    // f16/bf16: the device rounds after each blend, the host default once at the end
+    else expect_close("blend_tiles", m, down(g, got), down(g, ref), m.tol);
+  }
+}
+
 TEST_CASE("cuda out of memory is a typed error and the backend stays usable") {
   REQUIRE_CUDA();
   Backend& g = cuda(PIXART_CUDA_F16);

@@ -131,87 +131,18 @@ Tensor AutoencoderKL::decode_tiled(const Tensor& z) {
   const int64_t overlap = int64_t(double(tile_latent) * (1 - 0.25));
   const int64_t blend = int64_t(double(tile_sample) * 0.25);
   const int64_t limit = tile_sample - blend;
-  const int64_t B = z.dim(0), C = z.dim(1), h = z.dim(2), w = z.dim(3);
-  std::vector<float> zh(static_cast<size_t>(z.numel()));
-  be_.to_host(z, zh.data());
-
-  struct Tile {
-    int64_t H = 0, W = 0, O = 0;  // decoded size and channels
-    std::vector<float> v;         // [B, O, H, W]
-    float& at(int64_t b, int64_t o, int64_t y, int64_t x) { return v[size_t(((b * O + o) * H + y) * W + x)]; }
-  };
-  std::vector<std::vector<Tile>> rows;
+  const int64_t h = z.dim(2), w = z.dim(3);
+  // The tiles stay on the backend: cropped there, decoded, blended and assembled there.
+  std::vector<std::vector<Tensor>> rows;
   for (int64_t i = 0; i < h; i += overlap) {
-    std::vector<Tile> row;
+    std::vector<Tensor> row;
     for (int64_t j = 0; j < w; j += overlap) {
       const int64_t th = std::min(tile_latent, h - i), tw = std::min(tile_latent, w - j);
-      std::vector<float> crop(size_t(B * C * th * tw));
-      for (int64_t b = 0; b < B; b++)
-        for (int64_t c = 0; c < C; c++)
-          for (int64_t y = 0; y < th; y++)
-            std::copy_n(&zh[size_t(((b * C + c) * h + i + y) * w + j)], tw, &crop[size_t(((b * C + c) * th + y) * tw)]);
-      const Tensor out = decode(be_.from_host(crop.data(), {B, C, th, tw}));
-      Tile t;
-      t.O = out.dim(1);
-      t.H = out.dim(2);
-      t.W = out.dim(3);
-      t.v.resize(size_t(out.numel()));
-      be_.to_host(out, t.v.data());
-      row.push_back(std::move(t));
+      row.push_back(decode(be_.crop(z, i, j, th, tw)));
     }
     rows.push_back(std::move(row));
   }
-  // Blend in place in diffusers' order: each tile with the (already blended) one above, then
-  // with the (already blended) one to its left; weights as torch computes them (python
-  // floats rounded to float32, two products and a sum).
-  auto mix = [](float a, float b, int64_t k, int64_t extent) {
-    const double r = double(k) / double(extent);
-    const volatile float wa = float(1.0 - r), wb = float(r);
-    const volatile float pa = a * wa, pb = b * wb;
-    return pa + pb;
-  };
-  for (size_t i = 0; i < rows.size(); i++) {
-    for (size_t j = 0; j < rows[i].size(); j++) {
-      Tile& t = rows[i][j];
-      if (i > 0) {
-        Tile& a = rows[i - 1][j];
-        const int64_t e = std::min({a.H, t.H, blend});
-        for (int64_t b = 0; b < B; b++)
-          for (int64_t o = 0; o < t.O; o++)
-            for (int64_t y = 0; y < e; y++)
-              for (int64_t x = 0; x < t.W; x++) t.at(b, o, y, x) = mix(a.at(b, o, a.H - e + y, x), t.at(b, o, y, x), y, e);
-      }
-      if (j > 0) {
-        Tile& a = rows[i][j - 1];
-        const int64_t e = std::min({a.W, t.W, blend});
-        for (int64_t b = 0; b < B; b++)
-          for (int64_t o = 0; o < t.O; o++)
-            for (int64_t y = 0; y < t.H; y++)
-              for (int64_t x = 0; x < e; x++) t.at(b, o, y, x) = mix(a.at(b, o, y, a.W - e + x), t.at(b, o, y, x), x, e);
-      }
-    }
-  }
-  // Each tile contributes its top-left limit x limit (less at the edges).
-  int64_t H = 0, W = 0;
-  for (const Tile& t : rows[0]) W += std::min(limit, t.W);
-  for (const auto& r : rows) H += std::min(limit, r[0].H);
-  const int64_t O = rows[0][0].O;
-  std::vector<float> out(size_t(B * O * H * W));
-  int64_t y0 = 0;
-  for (auto& r : rows) {
-    int64_t x0 = 0;
-    const int64_t rh = std::min(limit, r[0].H);
-    for (Tile& t : r) {
-      const int64_t cw = std::min(limit, t.W);
-      for (int64_t b = 0; b < B; b++)
-        for (int64_t o = 0; o < O; o++)
-          for (int64_t y = 0; y < rh; y++)
-            std::copy_n(&t.at(b, o, y, 0), cw, &out[size_t(((b * O + o) * H + y0 + y) * W + x0)]);
-      x0 += cw;
-    }
-    y0 += rh;
-  }
-  return be_.from_host(out.data(), {B, O, H, W});
+  return be_.blend_tiles(rows, blend, limit);
 }
 
 Tensor AutoencoderKL::encode(const Tensor& x) {
