@@ -274,6 +274,7 @@ export class PixArtAlphaPipeline {
       if (outputType === 'latent') return { tensor: await latents.toHost(), generatedHeight: size.height, generatedWidth: size.width };
       const vae = this.vae!;
       throwIfAborted(options.signal);
+      if (this.emptyCacheBeforeDecode && vae.engine.device !== 'cpu') await vae.engine.emptyCache();
       // z = latents / scaling_factor, made on the engine when the latents are there (the same engine as the VAE).
       const z = await latents.scaled(vae.config.scalingFactor, vae.engine);
       // Images at the generated size (no binning, or a request that is its own bin): the engine
@@ -300,6 +301,14 @@ export class PixArtAlphaPipeline {
    * Schedulers with dynamic thresholding always step on the host.
    */
   schedulerOnEngine = true;
+
+  /**
+   * On a GPU, give the engine's cached blocks back to the device between the denoising loop and
+   * the VAE decode (Engine.emptyCache()), so the pool does not hold the transformer's and the
+   * VAE's working sets at once: a lower peak for one device sync and the next loop's first
+   * allocations. Off by default.
+   */
+  emptyCacheBeforeDecode = false;
 
   /** The VAE decode of final latents, unclamped [B, 3, H, W] (diffusers' vae.decode(latents / scaling_factor)). */
   async decodeLatentsRaw(latents: HostTensor, signal?: AbortSignal): Promise<HostTensor> {
