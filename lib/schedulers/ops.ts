@@ -26,15 +26,20 @@ export function scale(c: number, x: Sample): Sample {
   return out;
 }
 
+/** a (op) b element-wise for the two-operand ops, recorded or computed with `f`. */
+function binary(op: 'add' | 'sub', a: Sample, b: Sample, f: (x: number, y: number) => number): Sample {
+  if (recorded(a, b)) return DeviceSample.record(op, [a, b]);
+  const x = a as Float32Array, y = b as Float32Array;
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = f(x[i], y[i]);
+  return out;
+}
+
 /** a + b element-wise. */
 export function add(a: Float32Array, b: Float32Array): Float32Array;
 export function add(a: Sample, b: Sample): Sample;
 export function add(a: Sample, b: Sample): Sample {
-  if (recorded(a, b)) return DeviceSample.record('add', [a, b]);
-  const x = a as Float32Array, y = b as Float32Array;
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = x[i] + y[i];
-  return out;
+  return binary('add', a, b, (x, y) => x + y);
 }
 
 /** sum_k f32(c_k * x_k), accumulated left to right with float32 rounding after every op. */
@@ -71,11 +76,7 @@ export function divScalar(x: Sample, d: number): Sample {
 export function sub(a: Float32Array, b: Float32Array): Float32Array;
 export function sub(a: Sample, b: Sample): Sample;
 export function sub(a: Sample, b: Sample): Sample {
-  if (recorded(a, b)) return DeviceSample.record('sub', [a, b]);
-  const x = a as Float32Array, y = b as Float32Array;
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = x[i] - y[i];
-  return out;
+  return binary('sub', a, b, (x, y) => x - y);
 }
 
 export function clamp(x: Float32Array, lo: number, hi: number): Float32Array;

@@ -174,14 +174,8 @@ Napi::Value RunStateProgram(const Napi::CallbackInfo& info, std::shared_ptr<Engi
   if (code.size() / 4 > size_t(kStateMaxCode))
     throw TypeError(env, "a state program has at most " + std::to_string(kStateMaxCode) + " instructions");
   for (size_t k = 0; k < code.size() / 4; k++) {
-    StateInstr in;
-    in.op = static_cast<StateOp>(code[4 * k]);
-    in.dst = code[4 * k + 1];
-    in.a = code[4 * k + 2];
-    in.b = code[4 * k + 3];
-    in.c = scalars[2 * k];
-    in.d = scalars[2 * k + 1];
-    p.code.push_back(in);
+    p.code.push_back(state_instr(static_cast<StateOp>(code[4 * k]), code[4 * k + 1], code[4 * k + 2], code[4 * k + 3],
+                                 scalars[2 * k], scalars[2 * k + 1]));
   }
   if (!o.Get("outputs").IsNumber()) throw TypeError(env, "outputs must be a number");
   const double outs = o.Get("outputs").As<Napi::Number>().DoubleValue();

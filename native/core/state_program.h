@@ -44,6 +44,17 @@ struct StateInstr {
   double c = 0, d = 0;
 };
 
+inline StateInstr state_instr(StateOp op, int32_t dst, int32_t a, int32_t b = 0, double c = 0, double d = 0) {
+  StateInstr i;
+  i.op = op;
+  i.dst = dst;
+  i.a = a;
+  i.b = b;
+  i.c = c;
+  i.d = d;
+  return i;
+}
+
 struct StateProgram {
   Shape shape;  // of every input and output
   int32_t num_inputs = 0, num_outputs = 0;

@@ -25,16 +25,6 @@ uint32_t bits_of(float f) {
   return u;
 }
 
-StateInstr ins(StateOp op, int32_t dst, int32_t a, int32_t b = 0, double c = 0, double d = 0) {
-  StateInstr i;
-  i.op = op;
-  i.dst = dst;
-  i.a = a;
-  i.b = b;
-  i.c = c;
-  i.d = d;
-  return i;
-}
 
 std::vector<float> host(cpu::CpuBackend& be, const Tensor& t) {
   std::vector<float> v(size_t(t.numel()));
@@ -81,18 +71,18 @@ TEST_CASE("run_state_program: a DPM-Solver-like step on the CPU backend, bit for
   p.shape = shape;
   p.num_inputs = 3;
   p.num_outputs = 2;
-  p.code = {ins(StateOp::kLoad, 0, 0),
-            ins(StateOp::kLoad, 1, 1),
-            ins(StateOp::kScale, 1, 1, 0, -sigma),
-            ins(StateOp::kAdd, 0, 0, 1),
-            ins(StateOp::kDiv, 0, 0, 0, alpha),
-            ins(StateOp::kClamp, 2, 0, 0, -1, 1),
-            ins(StateOp::kStore, 1, 2),
-            ins(StateOp::kScale, 0, 0, 0, k1),
-            ins(StateOp::kLoad, 3, 2),
-            ins(StateOp::kScale, 3, 3, 0, k2),
-            ins(StateOp::kAdd, 0, 0, 3),
-            ins(StateOp::kStore, 0, 0)};
+  p.code = {state_instr(StateOp::kLoad, 0, 0),
+            state_instr(StateOp::kLoad, 1, 1),
+            state_instr(StateOp::kScale, 1, 1, 0, -sigma),
+            state_instr(StateOp::kAdd, 0, 0, 1),
+            state_instr(StateOp::kDiv, 0, 0, 0, alpha),
+            state_instr(StateOp::kClamp, 2, 0, 0, -1, 1),
+            state_instr(StateOp::kStore, 1, 2),
+            state_instr(StateOp::kScale, 0, 0, 0, k1),
+            state_instr(StateOp::kLoad, 3, 2),
+            state_instr(StateOp::kScale, 3, 3, 0, k2),
+            state_instr(StateOp::kAdd, 0, 0, 3),
+            state_instr(StateOp::kStore, 0, 0)};
   const std::vector<Tensor> in = {be.state_from_host(xs.data(), shape), be.state_from_host(eps.data(), shape),
                                   be.state_from_host(prev.data(), shape)};
   const std::vector<Tensor> out = be.run_state_program(p, in);
@@ -131,14 +121,14 @@ TEST_CASE("run_state_program rejects malformed programs with a typed error") {
       CHECK_MESSAGE(std::string(e.what()).find(why) != std::string::npos, e.what());
     }
   };
-  const StateInstr load = ins(StateOp::kLoad, 0, 0), store = ins(StateOp::kStore, 0, 0);
-  rejects(code_of({ins(StateOp::kStore, 0, 5)}), {t}, "before it is written");
-  rejects(code_of({ins(StateOp::kLoad, 40, 0), store}), {t}, "outside 0..31");
-  rejects(code_of({ins(StateOp::kLoad, 0, 1), store}), {t}, "loads input 1 of 1");
-  rejects(code_of({load, ins(StateOp::kStore, 1, 0)}), {t}, "stores output 1 of 1");
+  const StateInstr load = state_instr(StateOp::kLoad, 0, 0), store = state_instr(StateOp::kStore, 0, 0);
+  rejects(code_of({state_instr(StateOp::kStore, 0, 5)}), {t}, "before it is written");
+  rejects(code_of({state_instr(StateOp::kLoad, 40, 0), store}), {t}, "outside 0..31");
+  rejects(code_of({state_instr(StateOp::kLoad, 0, 1), store}), {t}, "loads input 1 of 1");
+  rejects(code_of({load, state_instr(StateOp::kStore, 1, 0)}), {t}, "stores output 1 of 1");
   rejects(code_of({load}), {t}, "output 0 is stored 0 times");
   rejects(code_of({load, store, store}), {t}, "output 0 is stored 2 times");
-  rejects(code_of({load, ins(static_cast<StateOp>(42), 0, 0), store}), {t}, "unknown op 42");
+  rejects(code_of({load, state_instr(static_cast<StateOp>(42), 0, 0), store}), {t}, "unknown op 42");
   rejects(code_of({load, store}), {}, "has 1 inputs but was given 0");
   rejects(code_of({load, store}), {be.state_from_host(v, {2})}, "input 0 is [2]");
   rejects(code_of({}), {t}, "needs 1..1024 instructions");

@@ -782,16 +782,6 @@ TEST_CASE("cuda state programs: float32 state in every compute dtype, bit for bi
     std::memcpy(b.data(), v.data(), v.size() * 4);
     return b;
   };
-  auto ins = [](StateOp op, int32_t dst, int32_t a, int32_t b = 0, double c = 0, double d = 0) {
-    StateInstr i;
-    i.op = op;
-    i.dst = dst;
-    i.a = a;
-    i.b = b;
-    i.c = c;
-    i.d = d;
-    return i;
-  };
   // A DPM-Solver++-like step with non-float32 scalars and a clamp, over a size no block divides.
   const Shape shape{2, 4, 61, 67};
   const int64_t n = numel(shape);
@@ -800,12 +790,12 @@ TEST_CASE("cuda state programs: float32 state in every compute dtype, bit for bi
   p.shape = shape;
   p.num_inputs = 4;
   p.num_outputs = 2;
-  p.code = {ins(StateOp::kLoad, 0, 0), ins(StateOp::kLoad, 1, 1), ins(StateOp::kScale, 1, 1, 0, -0.8134),
-            ins(StateOp::kAdd, 0, 0, 1), ins(StateOp::kDiv, 0, 0, 0, 0.5817), ins(StateOp::kStore, 1, 0),
-            ins(StateOp::kLoad, 2, 2), ins(StateOp::kSub, 2, 0, 2), ins(StateOp::kScale, 2, 2, 0, 1.0 / 3),
-            ins(StateOp::kScale, 0, 0, 0, 0.1), ins(StateOp::kAdd, 0, 0, 2), ins(StateOp::kLoad, 3, 3),
-            ins(StateOp::kScale, 3, 3, 0, 0.05), ins(StateOp::kAdd, 0, 0, 3), ins(StateOp::kClamp, 0, 0, 0, -2.5, 2.5),
-            ins(StateOp::kStore, 0, 0)};
+  p.code = {state_instr(StateOp::kLoad, 0, 0), state_instr(StateOp::kLoad, 1, 1), state_instr(StateOp::kScale, 1, 1, 0, -0.8134),
+            state_instr(StateOp::kAdd, 0, 0, 1), state_instr(StateOp::kDiv, 0, 0, 0, 0.5817), state_instr(StateOp::kStore, 1, 0),
+            state_instr(StateOp::kLoad, 2, 2), state_instr(StateOp::kSub, 2, 0, 2), state_instr(StateOp::kScale, 2, 2, 0, 1.0 / 3),
+            state_instr(StateOp::kScale, 0, 0, 0, 0.1), state_instr(StateOp::kAdd, 0, 0, 2), state_instr(StateOp::kLoad, 3, 3),
+            state_instr(StateOp::kScale, 3, 3, 0, 0.05), state_instr(StateOp::kAdd, 0, 0, 3), state_instr(StateOp::kClamp, 0, 0, 0, -2.5, 2.5),
+            state_instr(StateOp::kStore, 0, 0)};
   auto run = [&](Backend& be) {
     std::vector<Tensor> in;
     for (const auto* v : {&x, &e, &h, &noise}) in.push_back(be.state_from_host(v->data(), shape));
