@@ -112,6 +112,17 @@ describe('scheduler steps on the engine give the host loop\'s bits', () => {
   });
 });
 
+describe('concurrent loops on one engine', () => {
+  it('two generations at once (interleaved steps on one engine thread) give what each gives alone', async () => {
+    const a = { ...base, numInferenceSteps: 5, outputType: 'latent' as const, seed: 1 };
+    const b = { ...base, numInferenceSteps: 4, outputType: 'latent' as const, seed: 2, scheduler: 'EulerAncestralDiscreteScheduler' };
+    const [ra, rb] = await Promise.all([pipe.generate(a), pipe.generate(b)]);
+    const sa = await pipe.generate(a), sb = await pipe.generate(b);
+    expect(bits(ra.tensor!.data)).toEqual(bits(sa.tensor!.data));
+    expect(bits(rb.tensor!.data)).toEqual(bits(sb.tensor!.data));
+  });
+});
+
 describe('engine tensors of the loop are freed', () => {
   it('after a run: every tensor made during generate() is disposed', async () => {
     const made = await trackTensors(() => pipe.generate({ ...base, numInferenceSteps: 4, scheduler: 'UniPCMultistepScheduler' }));

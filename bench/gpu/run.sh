@@ -88,7 +88,7 @@ step_5() {
     ln -sfn "$PWD/test/fixtures/pixart-tiny/tokenizer" "$pipe/tokenizer"
     for c in transformer text_encoder vae; do ln -sfn "$work/$c" "$pipe/$c"; done
     timeout "${PIXART_GPU_T5:-300}" "$work/node/bin/node" "$work/node/pkg/dist/gpu/pipeline_gpu.mjs" --pipeline "$pipe" \
-      --tiny "$PWD/test/fixtures/pixart-tiny" --sections "${PIXART_NODE_SECTIONS:-tiny,async,e2e,lowmem}" \
+      --tiny "$PWD/test/fixtures/pixart-tiny" --sections "${PIXART_NODE_SECTIONS:-tiny,async,e2e,engineloop,lowmem}" \
       > "$out/node.jsonl" 2> "$out/node.err" || { status=1; echo "step 5 failed"; }
     cat "$out/node.jsonl"
     tail -5 "$out/node.err"
