@@ -6,7 +6,7 @@ import { Engine } from '../lib/engine/Engine.js';
 import type { NativeStateTensor } from '../lib/native/AddonTypes.js';
 import { PixArtAlphaPipeline } from '../lib/pipeline/PixArtAlphaPipeline.js';
 import type { GenerateOptions, HostTensor } from '../lib/pipeline/types.js';
-import { SCHEDULER_NAMES } from '../lib/schedulers/index.js';
+import { SCHEDULER_NAMES, type Scheduler } from '../lib/schedulers/index.js';
 import { TINY_MODEL } from './helpers/fixtures.js';
 
 let engine: Engine;
@@ -100,6 +100,31 @@ describe('scheduler steps on the engine give the host loop\'s bits', () => {
     pipe.schedulerOnEngine = true;
     const dev = await pipe.generate({ ...base, numInferenceSteps: 3 });
     expect(Buffer.compare(dev.images![0].data, host.images![0].data)).toBe(0);
+  });
+
+  it('a scheduler of one\'s own (the plain Scheduler interface) steps on the host', async () => {
+    const { createScheduler } = await import('../lib/schedulers/index.js');
+    const own = (inner = createScheduler('DDIMScheduler', { ...pipe.scheduler!.config })): Scheduler => ({
+      className: 'MyDDIM', config: inner.config,
+      get timesteps() { return inner.timesteps; }, get sigmas() { return inner.sigmas; },
+      get initNoiseSigma() { return inner.initNoiseSigma; }, get order() { return inner.order; },
+      get numInferenceSteps() { return inner.numInferenceSteps; },
+      setTimesteps: (n, o) => inner.setTimesteps(n, o), setBeginIndex: (i) => inner.setBeginIndex(i),
+      scaleModelInput: (x, t) => { expect(x).toBeInstanceOf(Float32Array); return inner.scaleModelInput(x, t); },
+      step: (e, t, x, o) => inner.step(e, t, x, o), clone: () => own(),
+    });
+    let programs = 0;
+    const restore = patch(engine.native, 'runStateProgram', (orig) => async (p) => { programs++; return orig(p); });
+    try {
+      const mine = await pipe.generate({ ...base, numInferenceSteps: 3, outputType: 'latent', scheduler: own() });
+      expect(programs).toBe(0);
+      pipe.schedulerOnEngine = false;
+      const builtin = await pipe.generate({ ...base, numInferenceSteps: 3, outputType: 'latent', scheduler: 'DDIMScheduler' });
+      expect(bits(mine.tensor!.data)).toEqual(bits(builtin.tensor!.data));
+    } finally {
+      pipe.schedulerOnEngine = true;
+      restore();
+    }
   });
 
   it('dynamic thresholding steps on the host (it sorts the values) and still works', async () => {

@@ -8,7 +8,7 @@ import { randnTensor } from '../random/randnTensor.js';
 import { TorchGenerator } from '../random/TorchGenerator.js';
 import { divScalar } from '../schedulers/ops.js';
 import type { DeviceSample, Sample } from '../schedulers/sample.js';
-import type { NoiseSource, Scheduler } from '../schedulers/types.js';
+import { stepsOnEngine, type DeviceScheduler, type NoiseSource, type Scheduler } from '../schedulers/types.js';
 import { binTableForSampleSize, classifyHeightWidthBin } from '../sizes/resolutionBins.js';
 import { DeviceSampler } from './deviceSampler.js';
 import { concatRows } from './tensors.js';
@@ -207,8 +207,9 @@ export async function denoise(args: DenoiseArgs): Promise<DenoisedLatents> {
   // as torch rounds them), so only the guided eps [B, C, h, w] is produced. Without CFG the
   // engine keeps the first C channels.
   const heads = cfg ? { guidance: { scale: g, epsChannels: C } } : dropVariance ? { channels: C } : {};
-  const onEngine = (args.onEngine ?? true) && scheduler.supportsDeviceSamples;
-  const sampler = onEngine ? new DeviceSampler(transformer.engine, shape) : undefined;
+  // A scheduler of one's own (the Scheduler interface without the two optional members) steps on the host.
+  const engineScheduler: DeviceScheduler | undefined = (args.onEngine ?? true) && stepsOnEngine(scheduler) ? scheduler : undefined;
+  const sampler = engineScheduler ? new DeviceSampler(transformer.engine, shape) : undefined;
 
   // The text side goes to the engine once (caption projection included) and stays there.
   const conditioning = await transformer.prepareConditioning({
@@ -221,25 +222,24 @@ export async function denoise(args: DenoiseArgs): Promise<DenoisedLatents> {
       throwIfAborted(options.signal);
       const t = timesteps[i];
       const timestepsIn = new Float32Array(modelBatch).fill(t);
-      let eps: Sample;
-      if (sampler) {
-        const xin = scheduler.scaleModelInput(x, t) as DeviceSample;
+      const stepOpts = { generator: stepNoise, eta, shape };
+      if (sampler && engineScheduler) {
+        const xin = engineScheduler.scaleModelInput(x, t) as DeviceSample;
         await sampler.evaluate([xin]);
-        eps = sampler.adopt(await transformer.forwardToState({
+        const eps = sampler.adopt(await transformer.forwardToState({
           latents: sampler.tensorOf(xin), latentShape, timesteps: timestepsIn, conditioning, ...heads,
         }));
-      } else {
-        eps = (await transformer.forward({
-          latents: scheduler.scaleModelInput(x as Float32Array, t), latentShape, timesteps: timestepsIn, conditioning, ...heads,
-        })).data;
-      }
-      x = scheduler.step(eps, t, x, { generator: stepNoise, eta, shape }).prevSample;
-      if (sampler) {
+        x = engineScheduler.step(eps, t, x, stepOpts).prevSample;
         // The new latents and the solver's history become engine tensors in one call; every
         // other tensor of the loop (this step's eps, the old latents) is freed.
-        const keep = [x as DeviceSample, ...scheduler.stateSamples()];
+        const keep = [x as DeviceSample, ...engineScheduler.stateSamples()];
         await sampler.evaluate(keep);
         sampler.release(keep);
+      } else {
+        const eps = (await transformer.forward({
+          latents: scheduler.scaleModelInput(x as Float32Array, t), latentShape, timesteps: timestepsIn, conditioning, ...heads,
+        })).data;
+        x = scheduler.step(eps, t, x as Float32Array, stepOpts).prevSample;
       }
       if (i === timesteps.length - 1 || (i + 1 > warmup && (i + 1) % order === 0)) {
         if (options.onStep) {

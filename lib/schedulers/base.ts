@@ -6,7 +6,7 @@
 import { invalid } from './config.js';
 import { f32 } from './npmath.js';
 import { DeviceSample, isDeviceSample, type Sample } from './sample.js';
-import type { Scheduler, SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult } from './types.js';
+import type { DeviceScheduler, SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult } from './types.js';
 
 const isSample = (x: unknown): x is Sample => x instanceof Float32Array || x instanceof DeviceSample;
 
@@ -16,7 +16,7 @@ function isPlainObject(v: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
-export abstract class SchedulerBase implements Scheduler {
+export abstract class SchedulerBase implements DeviceScheduler {
   abstract readonly className: string;
   timesteps: number[] = [];
   sigmas: Float32Array = new Float32Array(0);

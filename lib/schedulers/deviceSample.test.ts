@@ -12,7 +12,7 @@ import { PixArtError } from '../errors.js';
 import { SchedulerBase } from './base.js';
 import {
   createScheduler, DeviceSample, DPMSolverMultistepScheduler, evaluateOnHost, SCHEDULER_NAMES,
-  type Sample, type SampleTensor, type Scheduler, type SchedulerConfig, type StepOptions, type StepResult,
+  type DeviceScheduler, type Sample, type SampleTensor, type SchedulerConfig, type StepOptions, type StepResult,
 } from './index.js';
 import { add, clamp, divScalar, lincomb, scale, sub } from './ops.js';
 import { applyOp } from './sample.js';
@@ -24,7 +24,7 @@ function pixartConfig(): Record<string, unknown> {
 }
 
 /** The scheduler of a fixture case, with the overrides the fixture passed to from_config. */
-function build(cls: string, extra: SchedulerConfig = {}): Scheduler {
+function build(cls: string, extra: SchedulerConfig = {}): DeviceScheduler {
   const c = fixtureCase(`scheduler/${cls}`);
   return createScheduler(cls, pixartConfig(), { ...(c.overrides_passed_to_from_config ?? {}), ...extra });
 }
@@ -76,7 +76,7 @@ interface Trace {
 }
 
 interface Case {
-  make: () => Scheduler;
+  make: () => DeviceScheduler;
   steps: number;
   xInit: Float32Array;
   noise: (k: number) => Float32Array;

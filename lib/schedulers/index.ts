@@ -1,7 +1,8 @@
 /** Diffusion schedulers ported from diffusers, in TypeScript (float32-faithful). */
 export type {
-  NoiseSource, Scheduler, SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult,
+  DeviceScheduler, NoiseSource, Scheduler, SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult,
 } from './types.js';
+export { stepsOnEngine } from './types.js';
 export { DeviceSample, evaluateOnHost, type Sample, type SampleTensor } from './sample.js';
 export { DPMSolverMultistepScheduler } from './dpmsolver_multistep.js';
 export { DDIMScheduler } from './ddim.js';

@@ -13,9 +13,9 @@ import { KDPM2DiscreteScheduler } from './k_dpm_2_discrete.js';
 import { LCMScheduler } from './lcm.js';
 import { SASolverScheduler } from './sasolver.js';
 import { UniPCMultistepScheduler } from './unipc_multistep.js';
-import type { Scheduler, SchedulerConfig } from './types.js';
+import type { DeviceScheduler, SchedulerConfig } from './types.js';
 
-type Factory = (config: SchedulerConfig, overrides?: SchedulerConfig) => Scheduler;
+type Factory = (config: SchedulerConfig, overrides?: SchedulerConfig) => DeviceScheduler;
 
 const FACTORIES = {
   DPMSolverMultistepScheduler: DPMSolverMultistepScheduler.fromConfig,
@@ -75,7 +75,7 @@ export function resolveSchedulerName(name: string): SchedulerName {
  * ("dpmsolver++"), so when the config comes from another class and no override is given,
  * SA-Solver's own default ("data_prediction") is used instead of failing.
  */
-export function createScheduler(name: string, config: SchedulerConfig, overrides?: SchedulerConfig): Scheduler {
+export function createScheduler(name: string, config: SchedulerConfig, overrides?: SchedulerConfig): DeviceScheduler {
   const cls = resolveSchedulerName(name);
   let extra = overrides;
   if (cls === 'SASolverScheduler' && config._class_name !== 'SASolverScheduler' && overrides?.algorithm_type === undefined

@@ -64,6 +64,20 @@ export interface Scheduler {
   setTimesteps(numInferenceSteps?: number, opts?: SetTimestepsOptions): void;
   setBeginIndex(beginIndex: number): void;
   scaleModelInput(sample: Float32Array, t: number): Float32Array;
+  step(modelOutput: Float32Array, t: number, sample: Float32Array, opts?: StepOptions): StepResult;
+  /** See DeviceScheduler (a scheduler of one's own may leave these out: it then steps on the host). */
+  readonly supportsDeviceSamples?: boolean;
+  stateSamples?(): DeviceSample[];
+  /** Independent copy with the same config and fresh (un-set) state. */
+  clone(): Scheduler;
+}
+
+/**
+ * A scheduler that can also step DeviceSamples (every scheduler of this package): engine-resident
+ * samples whose arithmetic it records for the engine to evaluate (sample.ts).
+ */
+export interface DeviceScheduler extends Scheduler {
+  scaleModelInput(sample: Float32Array, t: number): Float32Array;
   scaleModelInput(sample: Sample, t: number): Sample;
   step(modelOutput: Float32Array, t: number, sample: Float32Array, opts?: StepOptions): StepResult;
   step(modelOutput: Sample, t: number, sample: Sample, opts?: StepOptions): StepResult<Sample>;
@@ -80,6 +94,10 @@ export interface Scheduler {
    * keep their tensors alive until they drop out of this list.
    */
   stateSamples(): DeviceSample[];
-  /** Independent copy with the same config and fresh (un-set) state. */
-  clone(): Scheduler;
+  clone(): DeviceScheduler;
+}
+
+/** Whether `s` can step engine-resident samples in its current configuration. */
+export function stepsOnEngine(s: Scheduler): s is DeviceScheduler {
+  return s.supportsDeviceSamples === true && typeof s.stateSamples === 'function';
 }
