@@ -208,3 +208,20 @@ describe('emptyCacheBeforeDecode', () => {
     }
   });
 });
+
+describe('callbackSteps (diffusers\' callback_steps)', () => {
+  it('calls onStep at iterations i % callbackSteps == 0 only, with the latents of that step', async () => {
+    const all: number[][] = [], some: { step: number; bits: number[] }[] = [];
+    await pipe.generate({ ...base, numInferenceSteps: 5, outputType: 'latent', onStep: (s) => void all.push(bits(s.latents.data)) });
+    await pipe.generate({ ...base, numInferenceSteps: 5, outputType: 'latent', callbackSteps: 2, onStep: (s) => void some.push({ step: s.step, bits: bits(s.latents.data) }) });
+    expect(some.map((s) => s.step)).toEqual([0, 2, 4]);
+    expect(some.map((s) => s.bits)).toEqual([all[0], all[2], all[4]]);
+  });
+
+  it('rejects what diffusers rejects, before any native work', async () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, '2']) {
+      await expect(pipe.generate({ ...base, callbackSteps: bad as number })).rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT', message: expect.stringMatching(/callbackSteps/) });
+    }
+    await expect(pipe.generate({ ...base, onStep: 'x' as unknown as () => void })).rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT' });
+  });
+});

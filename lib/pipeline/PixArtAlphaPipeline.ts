@@ -233,6 +233,11 @@ export class PixArtAlphaPipeline {
     const outputType: OutputType = options.outputType ?? 'image';
     if (!['image', 'float', 'latent'].includes(outputType)) throw invalid(`outputType must be 'image', 'float' or 'latent', got ${String(outputType)}`);
     if (outputType !== 'latent') this.#need('vae', this.vae);
+    if (options.onStep !== undefined && typeof options.onStep !== 'function') throw invalid('onStep must be a function');
+    const callbackSteps = options.callbackSteps ?? 1;
+    if (typeof callbackSteps !== 'number' || !Number.isInteger(callbackSteps) || callbackSteps < 1) {
+      throw invalid(`callbackSteps must be a positive integer, got ${String(callbackSteps)}`);
+    }
     checkEmbeds(options);
     const prompts = checkPrompt('prompt', options.prompt);
     const n = checkPositiveInt('numImagesPerPrompt', options.numImagesPerPrompt ?? 1, 64);

@@ -8,7 +8,7 @@ import { randnTensor } from '../random/randnTensor.js';
 import { TorchGenerator } from '../random/TorchGenerator.js';
 import { divScalar } from '../schedulers/ops.js';
 import type { DeviceSample, Sample } from '../schedulers/sample.js';
-import { stepsOnEngine, type DeviceScheduler, type NoiseSource, type Scheduler } from '../schedulers/types.js';
+import { stepsOnEngine, type DeviceScheduler, type NoiseSource, type Scheduler, type StepResult } from '../schedulers/types.js';
 import { binTableForSampleSize, classifyHeightWidthBin } from '../sizes/resolutionBins.js';
 import { DeviceSampler } from './deviceSampler.js';
 import { concatRows } from './tensors.js';
@@ -142,6 +142,16 @@ export class DenoisedLatents {
 }
 
 /**
+ * What a step leaves as the latents. With a single inference step diffusers' PixArtAlphaPipeline
+ * keeps the step's second output (`step(...)[1]`: pred_original_sample, LCM's denoised, e.g. for
+ * one-step distilled models); the solvers that return only prev_sample (DPM-Solver, UniPC, DEIS,
+ * SA-Solver) make it fail there with IndexError, and give their prev_sample here.
+ */
+function stepOutput<S extends Sample>(res: StepResult<S>, single: boolean): S {
+  return single ? (res.denoised ?? res.predOriginalSample ?? res.prevSample) : res.prevSample;
+}
+
+/**
  * The denoising loop, as diffusers runs it: CFG batch [negative; positive], the transformer,
  * guidance, the learned-variance channels dropped, the scheduler step. Progress and cancellation
  * reach JS every step. By default the latents never leave the engine: the transformer takes and
@@ -165,6 +175,7 @@ export async function denoise(args: DenoiseArgs): Promise<DenoisedLatents> {
   }
   const timesteps = scheduler.timesteps;
   const numSteps = options.timesteps || options.sigmas ? timesteps.length : (options.numInferenceSteps ?? 20);
+  const callbackSteps = options.callbackSteps ?? 1;  // checked by generate()
   const eta = options.eta ?? 0;
   if (!Number.isFinite(eta) || eta < 0) throw invalid(`eta must be a finite number >= 0, got ${String(eta)}`);
 
@@ -187,6 +198,7 @@ export async function denoise(args: DenoiseArgs): Promise<DenoisedLatents> {
     for (let i = 0; i < modelBatch; i++) resolution.set([size.height, size.width], 2 * i);
   }
   const stepNoise = args.noise;
+  const single = numSteps === 1;
   const shape = [B, C, h, w];
   const latentShape = shape as [number, number, number, number];
 
@@ -229,7 +241,7 @@ export async function denoise(args: DenoiseArgs): Promise<DenoisedLatents> {
         const eps = sampler.adopt(await transformer.forwardToState({
           latents: sampler.tensorOf(xin), latentShape, timesteps: timestepsIn, conditioning, ...heads,
         }));
-        x = engineScheduler.step(eps, t, x, stepOpts).prevSample;
+        x = stepOutput(engineScheduler.step(eps, t, x, stepOpts), single);
         // The new latents and the solver's history become engine tensors in one call; every
         // other tensor of the loop (this step's eps, the old latents) is freed.
         const keep = [x as DeviceSample, ...engineScheduler.stateSamples()];
@@ -239,10 +251,10 @@ export async function denoise(args: DenoiseArgs): Promise<DenoisedLatents> {
         const eps = (await transformer.forward({
           latents: scheduler.scaleModelInput(x as Float32Array, t), latentShape, timesteps: timestepsIn, conditioning, ...heads,
         })).data;
-        x = scheduler.step(eps, t, x as Float32Array, stepOpts).prevSample;
+        x = stepOutput(scheduler.step(eps, t, x as Float32Array, stepOpts), single);
       }
       if (i === timesteps.length - 1 || (i + 1 > warmup && (i + 1) % order === 0)) {
-        if (options.onStep) {
+        if (options.onStep && i % callbackSteps === 0) {
           const latents = sampler ? await sampler.read(x) : (x as Float32Array).slice();
           await options.onStep({
             step: Math.floor(i / order),

@@ -72,6 +72,12 @@ export interface GenerateOptions {
   scheduler?: Scheduler | string;
   /** Called after each step with a copy of the latents; may be async (awaited). */
   onStep?: (info: StepInfo) => void | Promise<void>;
+  /**
+   * diffusers' callback_steps: onStep runs only at loop iterations i with i % callbackSteps == 0
+   * (default 1: every step). With the latents on the engine, steps without a callback never wait
+   * for the device.
+   */
+  callbackSteps?: number;
   signal?: AbortSignal;
 }
 
