@@ -7,6 +7,7 @@ import type { NativeStateTensor } from '../lib/native/AddonTypes.js';
 import { PixArtAlphaPipeline } from '../lib/pipeline/PixArtAlphaPipeline.js';
 import type { GenerateOptions, HostTensor } from '../lib/pipeline/types.js';
 import { SCHEDULER_NAMES, type Scheduler } from '../lib/schedulers/index.js';
+import { join } from 'node:path';
 import { TINY_MODEL } from './helpers/fixtures.js';
 
 let engine: Engine;
@@ -25,12 +26,12 @@ const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOff
 async function both(opts: GenerateOptions) {
   const runs: { latents: HostTensor; steps: number[][] }[] = [];
   for (const onEngine of [false, true]) {
-    pipe.schedulerOnEngine = onEngine;
+    pipe.tensorsOnEngine = onEngine;
     const steps: number[][] = [];
     const r = await pipe.generate({ ...opts, outputType: 'latent', onStep: (s) => void steps.push(bits(s.latents.data)) });
     runs.push({ latents: r.tensor!, steps });
   }
-  pipe.schedulerOnEngine = true;
+  pipe.tensorsOnEngine = true;
   return runs;
 }
 
@@ -59,6 +60,16 @@ async function trackTensors(fn: () => Promise<unknown>, made: NativeStateTensor[
     }),
     patch(dit, 'forwardToState', (orig) => async (a) => {
       const t = await orig(a);
+      made.push(t);
+      return t;
+    }),
+    patch(native, 'gatherState', (orig) => async (p, r) => {
+      const t = await orig(p, r);
+      made.push(t);
+      return t;
+    }),
+    patch(pipe.textEncoder!, 'encodeToState', (orig) => async (i, m, b, l) => {
+      const t = await orig(i, m, b, l);
       made.push(t);
       return t;
     }),
@@ -95,9 +106,9 @@ describe('scheduler steps on the engine give the host loop\'s bits', () => {
   });
 
   it('images: decoded from the engine latents (z made there) equal the host path byte for byte', async () => {
-    pipe.schedulerOnEngine = false;
+    pipe.tensorsOnEngine = false;
     const host = await pipe.generate({ ...base, numInferenceSteps: 3 });
-    pipe.schedulerOnEngine = true;
+    pipe.tensorsOnEngine = true;
     const dev = await pipe.generate({ ...base, numInferenceSteps: 3 });
     expect(Buffer.compare(dev.images![0].data, host.images![0].data)).toBe(0);
   });
@@ -118,11 +129,11 @@ describe('scheduler steps on the engine give the host loop\'s bits', () => {
     try {
       const mine = await pipe.generate({ ...base, numInferenceSteps: 3, outputType: 'latent', scheduler: own() });
       expect(programs).toBe(0);
-      pipe.schedulerOnEngine = false;
+      pipe.tensorsOnEngine = false;
       const builtin = await pipe.generate({ ...base, numInferenceSteps: 3, outputType: 'latent', scheduler: 'DDIMScheduler' });
       expect(bits(mine.tensor!.data)).toEqual(bits(builtin.tensor!.data));
     } finally {
-      pipe.schedulerOnEngine = true;
+      pipe.tensorsOnEngine = true;
       restore();
     }
   });
@@ -176,8 +187,9 @@ describe('engine tensors of the loop are freed', () => {
       ...base, numInferenceSteps: 5, outputType: 'latent',
       onStep: () => void counts.push(made.filter((t) => !t.disposed).length),
     }), made);
-    // DPM-Solver++ 2M keeps the latents and its last two model outputs (one after the first step).
-    expect(counts).toEqual([2, 3, 3, 3, 3]);
+    // The prompt embeddings' rows (until the run ends), the latents, and DPM-Solver++ 2M's last two
+    // model outputs (one after the first step).
+    expect(counts).toEqual([3, 4, 4, 4, 4]);
     expect(made.filter((t) => !t.disposed)).toEqual([]);
   });
 });
@@ -223,5 +235,51 @@ describe('callbackSteps (diffusers\' callback_steps)', () => {
       await expect(pipe.generate({ ...base, callbackSteps: bad as number })).rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT', message: expect.stringMatching(/callbackSteps/) });
     }
     await expect(pipe.generate({ ...base, onStep: 'x' as unknown as () => void })).rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT' });
+  });
+});
+
+describe('prompt embeddings from T5 to the transformer on the engines', () => {
+  it('T5 on another engine: rows gathered across engines give the same latents as one engine and as the host path', async () => {
+    const textEngine = Engine.create({ threads: 2 });  // as the main engine: the same CPU partitioning, the same bits
+    const { T5EncoderModel } = await import('../lib/models/T5EncoderModel.js');
+    const te = await T5EncoderModel.fromPretrained(join(TINY_MODEL, 'text_encoder'), { engine: textEngine });
+    const two = await PixArtAlphaPipeline.fromPretrained(TINY_MODEL, { engine, textEncoder: te });
+    try {
+      expect(two.textEncoder!.engine).not.toBe(two.transformer!.engine);
+      const opts = { ...base, prompt: ['a red fox', 'two cats'], negativePrompt: ['blurry', ''], numImagesPerPrompt: 2, numInferenceSteps: 3, outputType: 'latent' as const };
+      const across = await two.generate(opts);
+      const one = await pipe.generate(opts);
+      pipe.tensorsOnEngine = false;
+      const host = await pipe.generate(opts);
+      pipe.tensorsOnEngine = true;
+      expect(across.tensor!.shape).toEqual([4, 4, 8, 8]);
+      expect(bits(across.tensor!.data)).toEqual(bits(one.tensor!.data));
+      expect(bits(one.tensor!.data)).toEqual(bits(host.tensor!.data));
+    } finally {
+      two.dispose();
+      te.dispose();
+      textEngine.dispose();
+    }
+  });
+
+  it('the T5 outputs and the gathered rows are freed after the run', async () => {
+    const made = await trackTensors(() => pipe.generate({ ...base, numInferenceSteps: 2, numImagesPerPrompt: 3 }));
+    expect(made.length).toBeGreaterThan(4);
+    expect(made.filter((t) => !t.disposed)).toEqual([]);
+  });
+
+  it('gatherState rejects rows and parts that do not fit, with typed errors', async () => {
+    const native = engine.native;
+    const a = await native.uploadState(new Float32Array(6), [2, 3]);
+    const b = await native.uploadState(new Float32Array(4), [2, 2]);
+    await expect(native.gatherState([a], Int32Array.from([0, 2]))).rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT', message: expect.stringMatching(/row 2 of part 0/) });
+    await expect(native.gatherState([a, b], Int32Array.from([0, 0]))).rejects.toMatchObject({ message: expect.stringMatching(/rows unlike part 0/) });
+    expect(() => native.gatherState([a], Int32Array.from([0]))).toThrow(/pairs/);
+    const g = await native.gatherState([a, a], Int32Array.from([1, 1, 0, 0, 0, 1]));
+    expect(g.shape).toEqual([3, 3]);
+    a.dispose();
+    expect(() => native.gatherState([a], Int32Array.from([0, 0]))).toThrow(/disposed/);
+    b.dispose();
+    g.dispose();
   });
 });

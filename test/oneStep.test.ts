@@ -37,12 +37,12 @@ describe('a single inference step keeps the step\'s second output, as diffusers 
   for (const name of ['DDIMScheduler', 'EulerDiscreteScheduler', 'EulerAncestralDiscreteScheduler', 'LCMScheduler', 'HeunDiscreteScheduler']) {
     it(name, async () => {
       for (const onEngine of [true, false]) {
-        pipe.schedulerOnEngine = onEngine;
+        pipe.tensorsOnEngine = onEngine;
         const r = await pipe.generate(opts(name));
         expect(r.tensor!.shape).toEqual(ref.get(name)!.shape);
         expectClose(r.tensor!.data, ref.get(name)!.data as Float32Array, { atol: 1e-4, rtol: 1e-4, relToMax: true, label: `${name} (${onEngine ? 'engine' : 'host'} loop)` });
       }
-      pipe.schedulerOnEngine = true;
+      pipe.tensorsOnEngine = true;
     });
   }
 
@@ -55,7 +55,7 @@ describe('a single inference step keeps the step\'s second output, as diffusers 
       return last;
     };
     try {
-      pipe.schedulerOnEngine = false;  // host arrays: the step's own outputs are visible here
+      pipe.tensorsOnEngine = false;  // host arrays: the step's own outputs are visible here
       for (const [name, pick] of [['DDIMScheduler', 'predOriginalSample'], ['LCMScheduler', 'denoised'],
         ['DPMSolverMultistepScheduler', 'prevSample']] as const) {
         const r = await pipe.generate(opts(name));
@@ -64,15 +64,15 @@ describe('a single inference step keeps the step\'s second output, as diffusers 
       }
     } finally {
       proto.step = orig;
-      pipe.schedulerOnEngine = true;
+      pipe.tensorsOnEngine = true;
     }
   });
 
   it('a solver that returns only prev_sample (diffusers: IndexError) gives prev_sample', async () => {
     const engineRun = await pipe.generate(opts('DPMSolverMultistepScheduler'));
-    pipe.schedulerOnEngine = false;
+    pipe.tensorsOnEngine = false;
     const hostRun = await pipe.generate(opts('DPMSolverMultistepScheduler'));
-    pipe.schedulerOnEngine = true;
+    pipe.tensorsOnEngine = true;
     expect(Array.from(engineRun.tensor!.data)).toEqual(Array.from(hostRun.tensor!.data));
     expect(engineRun.tensor!.data.every(Number.isFinite)).toBe(true);
   });

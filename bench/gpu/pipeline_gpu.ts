@@ -356,6 +356,22 @@ async function sectionE2E(): Promise<void> {
 // latent bits, and the loop time of each at SIZE and at the small sizes where a step is short.
 async function sectionEngineLoop(): Promise<void> {
   const pipe = await loadFull(QUANTS[0]);
+  // From a prompt: T5's output gathered onto the transformer's engine device to device (the text
+  // engine is another CUDA backend) against the host path, 2 images per prompt.
+  {
+    const opts: GenerateOptions = { ...full(2, 3), numInferenceSteps: 4, outputType: 'latent', prompt: [PROMPT, 'a red fox in the snow'] };
+    const res: Record<string, Float32Array> = {};
+    for (const onEngine of [true, false]) {
+      pipe.tensorsOnEngine = onEngine;
+      res[onEngine ? 'engine' : 'host'] = (await pipe.generate(opts)).tensor!.data;
+    }
+    pipe.tensorsOnEngine = true;
+    const a = new Uint32Array(res.engine.buffer), b = new Uint32Array(res.host.buffer);
+    let differ = 0;
+    for (let i = 0; i < a.length; i++) differ += a[i] !== b[i] ? 1 : 0;
+    log({ section: 'engineloop', what: 'prompt embeddings T5 engine -> transformer engine', latent_values: a.length, values_differing: differ,
+      max_abs_diff: maxDiff(res.engine, res.host).maxAbs });
+  }
   const emb = await pipe.encodePrompt(PROMPT);
   const sizes = [...new Set([SIZE, ...(device === 'cuda' ? [512, 256] : [])])];
   for (const size of sizes) {
@@ -368,14 +384,14 @@ async function sectionEngineLoop(): Promise<void> {
       const times: Record<string, number[]> = { engine: [], host: [] };
       const latents: Record<string, Float32Array> = {};
       for (const onEngine of [true, false, true, false, true, false]) {  // interleaved; the first of each is a warm-up
-        pipe.schedulerOnEngine = onEngine;
+        pipe.tensorsOnEngine = onEngine;
         const t0 = performance.now();
         const r = await pipe.generate(opts);
         const key = onEngine ? 'engine' : 'host';
         times[key].push(performance.now() - t0);
         latents[key] = r.tensor!.data;
       }
-      pipe.schedulerOnEngine = true;
+      pipe.tensorsOnEngine = true;
       const a = new Uint32Array(latents.engine.buffer), b = new Uint32Array(latents.host.buffer);
       let differ = 0;
       for (let i = 0; i < a.length; i++) differ += a[i] !== b[i] ? 1 : 0;

@@ -40,7 +40,7 @@ export class PixArtTransformer2DModel extends Component<NativePixArtDiT> {
    * projection included; pass it to forward() as `conditioning` for every step of a loop, then
    * dispose() it.
    */
-  async prepareConditioning(args: NativeDiTTextArgs): Promise<NativeDiTConditioning> {
+  async prepareConditioning(args: Omit<NativeDiTTextArgs, 'text'> & { text: Float32Array | NativeStateTensor }): Promise<NativeDiTConditioning> {
     const h = this.live('PixArtTransformer2DModel.prepareConditioning');
     return callNative(() => h.prepareConditioning(args), 'transformer conditioning');
   }

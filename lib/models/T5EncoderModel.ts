@@ -1,7 +1,7 @@
 import { PixArtError } from '../errors.js';
 import type { Engine } from '../engine/Engine.js';
 import { callNative } from '../native/binding.js';
-import type { HostTensor, NativeT5Encoder } from '../native/AddonTypes.js';
+import type { HostTensor, NativeStateTensor, NativeT5Encoder } from '../native/AddonTypes.js';
 import { Component, engineFor, weightsFor, type ComponentLoadOptions } from './Component.js';
 import { readT5Config, type T5Config } from './configs.js';
 
@@ -53,5 +53,14 @@ export class T5EncoderModel extends Component<NativeT5Encoder> {
     }
     const h = this.live('T5EncoderModel.encode');
     return callNative(() => h.encode(ids, mask, [batch, length]), 'text encoder');
+  }
+
+  /** encode() with the embeddings kept on the engine as a float32 state tensor [batch, length, d_model]. */
+  async encodeToState(ids: Int32Array, mask: Int32Array, batch: number, length: number): Promise<NativeStateTensor> {
+    if (ids.length !== batch * length || mask.length !== batch * length) {
+      throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `ids and mask must hold batch*length = ${batch * length} values`);
+    }
+    const h = this.live('T5EncoderModel.encodeToState');
+    return callNative(() => h.encode(ids, mask, [batch, length], { output: 'state' }), 'text encoder');
   }
 }

@@ -57,7 +57,9 @@ export interface NativeStateProgram {
 
 export interface NativeT5Encoder {
   /** ids/mask: [batch*length] row-major. Resolves to last_hidden_state [batch, length, d_model]. */
-  encode(ids: Int32Array, mask: Int32Array, batchLength: [number, number]): Promise<HostTensor>;
+  encode(ids: Int32Array, mask: Int32Array, batchLength: [number, number], options?: { output?: 'host' }): Promise<HostTensor>;
+  /** The embeddings kept on the engine as a float32 state tensor [batch, length, d_model]. */
+  encode(ids: Int32Array, mask: Int32Array, batchLength: [number, number], options: { output: 'state' }): Promise<NativeStateTensor>;
   dispose(): void;
   readonly disposed: boolean;
 }
@@ -104,8 +106,11 @@ export interface NativePixArtDiT {
   forward(args: NativeDiTForwardArgs & { output?: 'host' }): Promise<HostTensor>;
   /** The same result kept on the engine as a float32 state tensor. */
   forward(args: NativeDiTForwardArgs & { output: 'state' }): Promise<NativeStateTensor>;
-  /** Prepares the text side once for many forward() calls (rejects what forward() would). */
-  prepareConditioning(args: NativeDiTTextArgs): Promise<NativeDiTConditioning>;
+  /**
+   * Prepares the text side once for many forward() calls (rejects what forward() would); `text`
+   * may be a state tensor of this engine (e.g. gathered from the text encoder's with gatherState).
+   */
+  prepareConditioning(args: Omit<NativeDiTTextArgs, 'text'> & { text: Float32Array | NativeStateTensor }): Promise<NativeDiTConditioning>;
   dispose(): void;
   readonly disposed: boolean;
 }
@@ -139,6 +144,12 @@ export interface NativeEngine {
   uploadState(data: Float32Array, shape: number[]): Promise<NativeStateTensor>;
   /** Runs a state program (one fused pass over its tensors); resolves to its `outputs` new tensors. */
   runStateProgram(program: NativeStateProgram): Promise<NativeStateTensor[]>;
+  /**
+   * Rows of state tensors (of this or another engine, e.g. the text encoder's) gathered into a new
+   * state tensor on this engine: `rows` holds (part index, row index) pairs; device to device
+   * between CUDA engines on one GPU.
+   */
+  gatherState(parts: NativeStateTensor[], rows: Int32Array): Promise<NativeStateTensor>;
   /** Jobs queued or running on this engine's thread. */
   pending(): number;
   dispose(): void;

@@ -6,15 +6,16 @@ import { readConfig } from '../models/configs.js';
 import { resolveModel, type ProgressEvent } from '../hub/index.js';
 import { PixArtTransformer2DModel } from '../models/PixArtTransformer2DModel.js';
 import { T5EncoderModel, type T5Quantization } from '../models/T5EncoderModel.js';
-import type { HostTensor } from '../native/AddonTypes.js';
+import { callNative } from '../native/binding.js';
+import type { HostTensor, NativeStateTensor } from '../native/AddonTypes.js';
 import { TorchGenerator } from '../random/TorchGenerator.js';
 import { createScheduler } from '../schedulers/index.js';
 import type { Scheduler } from '../schedulers/types.js';
 import { preprocessText } from '../text/cleanCaption.js';
 import { T5Tokenizer } from '../text/T5Tokenizer.js';
 import { rgbToImages, toFloatNHWC, toImages } from './images.js';
-import { denoise, generatorsFor, noiseSource, prepareLatents, resolveSize } from './denoise.js';
-import { repeatRows, tokenizeBatch } from './tensors.js';
+import { denoise, generatorsFor, noiseSource, prepareLatents, resolveSize, type DenoisedLatents, type EngineTextEmbeddings } from './denoise.js';
+import { concatRows, repeatRows, tokenizeBatch } from './tensors.js';
 import type { EncodePromptOptions, GenerateOptions, GenerateResult, OutputType, PromptEmbeddings } from './types.js';
 import { checkEmbeds, checkPositiveInt, checkPrompt, checkTensor, invalid, throwIfAborted } from './validate.js';
 import { resizeAndCropTensor } from '../sizes/resolutionBins.js';
@@ -196,16 +197,11 @@ export class PixArtAlphaPipeline {
         if (!options.negativePromptAttentionMask) throw invalid('negativePromptAttentionMask is required with negativePromptEmbeds');
         negMask = checkTensor('negativePromptAttentionMask', options.negativePromptAttentionMask, 2);
       } else {
-        const neg = options.negativePrompt ?? '';
-        const negs = typeof neg === 'string' ? new Array<string>(bs).fill(neg) : checkPrompt('negativePrompt', neg)!;
-        if (negs.length !== bs) throw invalid(`negativePrompt has ${negs.length} entries but there are ${bs} prompts`);
+        const negs = negativePrompts(options.negativePrompt, bs);
         ({ embeds: negEmbeds, mask: negMask } = await this.#encodeTexts(negs, embeds.shape[1], cleanCaption, options.signal));
       }
     }
-    // A text encoder on its own GPU engine (bfloat16 by default) keeps its activations cached;
-    // give them back so the transformer and VAE can use the memory.
-    const te = this.textEncoder;
-    if (te && !te.disposed && te.engine.device !== 'cpu' && te.engine !== this.transformer?.engine) await te.engine.emptyCache();
+    await this.#releaseTextEncoderCache();
     return {
       promptEmbeds: repeatRows(embeds, n),
       promptAttentionMask: repeatRows(mask, n),
@@ -214,14 +210,59 @@ export class PixArtAlphaPipeline {
     };
   }
 
-  async #encodeTexts(texts: string[], maxLength: number, cleanCaption: boolean, signal?: AbortSignal) {
+  /** A text encoder on its own GPU engine (bfloat16 by default) keeps its activations cached; they go back to the device. */
+  async #releaseTextEncoderCache(): Promise<void> {
+    const te = this.textEncoder;
+    if (te && !te.disposed && te.engine.device !== 'cpu' && te.engine !== this.transformer?.engine) await te.engine.emptyCache();
+  }
+
+  #tokenize(texts: string[], maxLength: number, cleanCaption: boolean, signal?: AbortSignal) {
     if (!this.tokenizer) throw new PixArtError('ERR_PIXART_MISSING_COMPONENT', 'this pipeline has no tokenizer; pass promptEmbeds instead');
     if (!this.textEncoder) throw new PixArtError('ERR_PIXART_MISSING_COMPONENT', 'this pipeline has no text encoder (it was left out or unloaded); pass promptEmbeds instead');
     throwIfAborted(signal);
     const processed = texts.map((t) => preprocessText(t, cleanCaption));
     const { ids, mask } = tokenizeBatch(this.tokenizer, processed, maxLength);
-    const out = await this.textEncoder.encode(ids, mask, texts.length, maxLength);
-    return { embeds: out, mask: { data: Float32Array.from(mask), shape: [texts.length, maxLength] } };
+    return { ids, mask, maskTensor: { data: Float32Array.from(mask), shape: [texts.length, maxLength] } };
+  }
+
+  async #encodeTexts(texts: string[], maxLength: number, cleanCaption: boolean, signal?: AbortSignal) {
+    const { ids, mask, maskTensor } = this.#tokenize(texts, maxLength, cleanCaption, signal);
+    const out = await this.textEncoder!.encode(ids, mask, texts.length, maxLength);
+    return { embeds: out, mask: maskTensor };
+  }
+
+  /**
+   * encodePrompt() for generate() with the embeddings kept on the engines: T5's output stays on
+   * its engine and its rows are gathered onto the transformer's, [negative x n; positive x n]
+   * (diffusers' order and repeats), device to device between CUDA engines on one GPU. Only the
+   * attention masks (host data) are made here.
+   */
+  async #encodeOnEngine(prompts: string[], options: EncodePromptOptions, transformer: PixArtTransformer2DModel): Promise<EngineTextEmbeddings> {
+    const n = checkPositiveInt('numImagesPerPrompt', options.numImagesPerPrompt ?? 1, 64);
+    const maxLength = checkPositiveInt('maxSequenceLength', options.maxSequenceLength ?? 120, 4096);
+    const cfg = options.doClassifierFreeGuidance ?? true;
+    const cleanCaption = options.cleanCaption ?? false;
+    const bs = prompts.length;
+    const negs = cfg ? negativePrompts(options.negativePrompt, bs) : [];
+    const te = this.textEncoder!;
+    const parts: NativeStateTensor[] = [];
+    try {
+      const masks: HostTensor[] = [];
+      for (const texts of cfg ? [negs, prompts] : [prompts]) {
+        const { ids, mask, maskTensor } = this.#tokenize(texts, maxLength, cleanCaption, options.signal);
+        parts.push(await te.encodeToState(ids, mask, bs, maxLength));
+        masks.push(repeatRows(maskTensor, n));
+      }
+      // (part, row) pairs: each prompt's row n times, the negative part first.
+      const rows: number[] = [];
+      parts.forEach((_, p) => { for (let b = 0; b < bs; b++) for (let r = 0; r < n; r++) rows.push(p, b); });
+      const native = transformer.engine.native;
+      const text = await callNative(() => native.gatherState(parts, Int32Array.from(rows)), 'prompt embeddings');
+      await this.#releaseTextEncoderCache();
+      return { text, mask: masks.length === 2 ? concatRows(masks[0], masks[1]) : masks[0] };
+    } finally {
+      for (const p of parts) p.dispose();
+    }
   }
 
   /** Text to image: diffusers' __call__ with every parameter, in camelCase. */
@@ -252,7 +293,7 @@ export class PixArtAlphaPipeline {
     const latents0 = prepareLatents(options, batch * n, transformer.config.inChannels, size, vaeScale, gens);
     throwIfAborted(options.signal);
 
-    const emb = await this.encodePrompt(prompts, {
+    const encodeOptions: EncodePromptOptions = {
       negativePrompt: options.negativePrompt,
       doClassifierFreeGuidance: cfg,
       numImagesPerPrompt: n,
@@ -263,18 +304,26 @@ export class PixArtAlphaPipeline {
       negativePromptEmbeds: options.negativePromptEmbeds,
       negativePromptAttentionMask: options.negativePromptAttentionMask,
       signal: options.signal,
-    });
-    const latents = await denoise({
-      transformer,
-      scheduler,
-      embeddings: emb,
-      latents: latents0,
-      guidanceScale,
-      size,
-      noise: noiseSource(gens),
-      options,
-      onEngine: this.schedulerOnEngine,
-    });
+    };
+    // From prompts (no embeddings given), the embeddings go from T5 to the transformer on the engines.
+    const onEngine = this.tensorsOnEngine && prompts !== undefined && !options.negativePromptEmbeds && this.tokenizer !== null && this.textEncoder !== null;
+    const emb = onEngine ? await this.#encodeOnEngine(prompts, encodeOptions, transformer) : await this.encodePrompt(prompts, encodeOptions);
+    let latents: DenoisedLatents;
+    try {
+      latents = await denoise({
+        transformer,
+        scheduler,
+        embeddings: emb,
+        latents: latents0,
+        guidanceScale,
+        size,
+        noise: noiseSource(gens),
+        options,
+        onEngine: this.tensorsOnEngine,
+      });
+    } finally {
+      if ('text' in emb) emb.text.dispose();
+    }
     try {
       if (outputType === 'latent') return { tensor: await latents.toHost(), generatedHeight: size.height, generatedWidth: size.width };
       const vae = this.vae!;
@@ -305,7 +354,7 @@ export class PixArtAlphaPipeline {
    * false: the host loop, which sends the latents up and brings the guided eps back every step.
    * Schedulers with dynamic thresholding always step on the host.
    */
-  schedulerOnEngine = true;
+  tensorsOnEngine = true;
 
   /**
    * On a GPU, give the engine's cached blocks back to the device between the denoising loop and
@@ -363,6 +412,13 @@ export class PixArtAlphaPipeline {
     if (!c) throw new PixArtError('ERR_PIXART_MISSING_COMPONENT', `this pipeline has no ${name}; load it or pass it to fromPretrained`);
     return c;
   }
+}
+
+/** The negative prompt per prompt ('' by default, as diffusers), checked against the batch. */
+function negativePrompts(neg: string | string[] | undefined, bs: number): string[] {
+  const negs = typeof (neg ?? '') === 'string' ? new Array<string>(bs).fill((neg as string | undefined) ?? '') : checkPrompt('negativePrompt', neg)!;
+  if (negs.length !== bs) throw invalid(`negativePrompt has ${negs.length} entries but there are ${bs} prompts`);
+  return negs;
 }
 
 export { TorchGenerator };

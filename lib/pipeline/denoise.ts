@@ -3,7 +3,7 @@ import type { DiTConfig } from '../models/configs.js';
 import type { PixArtTransformer2DModel } from '../models/PixArtTransformer2DModel.js';
 import type { Engine } from '../engine/Engine.js';
 import type { EngineLatents } from '../models/AutoencoderKL.js';
-import type { HostTensor } from '../native/AddonTypes.js';
+import type { HostTensor, NativeStateTensor } from '../native/AddonTypes.js';
 import { randnTensor } from '../random/randnTensor.js';
 import { TorchGenerator } from '../random/TorchGenerator.js';
 import { divScalar } from '../schedulers/ops.js';
@@ -77,10 +77,20 @@ export function noiseSource(gens: TorchGenerator | TorchGenerator[]): NoiseSourc
   return { randn: (shape: number[]) => randnTensor(shape, gens) };
 }
 
+/**
+ * Prompt embeddings that stay on the transformer's engine: the model batch's rows ([negative;
+ * positive] with CFG, each prompt's rows repeated per image) as one state tensor, and the
+ * matching attention mask.
+ */
+export interface EngineTextEmbeddings {
+  text: NativeStateTensor;
+  mask: HostTensor;
+}
+
 export interface DenoiseArgs {
   transformer: PixArtTransformer2DModel;
   scheduler: Scheduler;
-  embeddings: PromptEmbeddings;
+  embeddings: PromptEmbeddings | EngineTextEmbeddings;
   latents: HostTensor;
   guidanceScale: number;
   size: ResolvedSize;
@@ -179,17 +189,26 @@ export async function denoise(args: DenoiseArgs): Promise<DenoisedLatents> {
   const eta = options.eta ?? 0;
   if (!Number.isFinite(eta) || eta < 0) throw invalid(`eta must be a finite number >= 0, got ${String(eta)}`);
 
-  let text = embeddings.promptEmbeds, mask = embeddings.promptAttentionMask;
-  if (cfg) {
-    text = concatRows(embeddings.negativePromptEmbeds!, text);
-    mask = concatRows(embeddings.negativePromptAttentionMask!, mask);
+  let text: Float32Array | NativeStateTensor, textShape: number[], mask: HostTensor;
+  if ('text' in embeddings) {
+    ({ text, mask } = embeddings);
+    textShape = embeddings.text.shape;
+  } else {
+    let t = embeddings.promptEmbeds;
+    mask = embeddings.promptAttentionMask;
+    if (cfg) {
+      t = concatRows(embeddings.negativePromptEmbeds!, t);
+      mask = concatRows(embeddings.negativePromptAttentionMask!, mask);
+    }
+    text = t.data;
+    textShape = t.shape;
   }
-  const modelBatch = text.shape[0];
+  const modelBatch = textShape[0];
   if (modelBatch !== (cfg ? 2 : 1) * B) {
-    throw invalid(`prompt embeddings give a batch of ${text.shape[0]} but there are ${B} latents`);
+    throw invalid(`prompt embeddings give a batch of ${modelBatch} but there are ${B} latents`);
   }
-  if (text.shape[2] !== dit.captionChannels) {
-    throw invalid(`prompt embeddings have width ${text.shape[2]}, the transformer expects ${dit.captionChannels}`);
+  if (textShape[2] !== dit.captionChannels) {
+    throw invalid(`prompt embeddings have width ${textShape[2]}, the transformer expects ${dit.captionChannels}`);
   }
   let resolution: Float32Array | undefined, aspectRatio: Float32Array | undefined;
   if (dit.useAdditionalConditions) {
@@ -225,7 +244,7 @@ export async function denoise(args: DenoiseArgs): Promise<DenoisedLatents> {
 
   // The text side goes to the engine once (caption projection included) and stays there.
   const conditioning = await transformer.prepareConditioning({
-    text: text.data, textShape: text.shape as [number, number, number], textMask: mask.data, resolution, aspectRatio,
+    text, textShape: textShape as [number, number, number], textMask: mask.data, resolution, aspectRatio,
   });
   let done = false;
   try {

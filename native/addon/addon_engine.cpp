@@ -67,6 +67,7 @@ Napi::Function Engine::Init(Napi::Env env) {
                       InstanceMethod<&Engine::ResetPeakMemory>("resetPeakMemory"),
                       InstanceMethod<&Engine::UploadState>("uploadState"),
                       InstanceMethod<&Engine::RunStateProgram>("runStateProgram"),
+                      InstanceMethod<&Engine::GatherState>("gatherState"),
                       InstanceMethod<&Engine::Dispose>("dispose"), InstanceAccessor<&Engine::Device>("device"),
                       InstanceAccessor<&Engine::Threads>("threads")});
 }
@@ -177,6 +178,7 @@ Napi::Value Engine::UploadState(const Napi::CallbackInfo& info) { return addon::
 Napi::Value Engine::RunStateProgram(const Napi::CallbackInfo& info) {
   return addon::RunStateProgram(info, Core(info.Env()));
 }
+Napi::Value Engine::GatherState(const Napi::CallbackInfo& info) { return addon::GatherState(info, Core(info.Env())); }
 
 // Models already loaded keep the backend alive; the engine thread finishes queued jobs first.
 Napi::Value Engine::Dispose(const Napi::CallbackInfo& info) {

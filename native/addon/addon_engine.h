@@ -37,6 +37,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
   Napi::Value ResetPeakMemory(const Napi::CallbackInfo& info);
   Napi::Value UploadState(const Napi::CallbackInfo& info);
   Napi::Value RunStateProgram(const Napi::CallbackInfo& info);
+  Napi::Value GatherState(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value Device(const Napi::CallbackInfo& info);
   Napi::Value Threads(const Napi::CallbackInfo& info);

@@ -152,13 +152,15 @@ class ConditioningJob final : public Job {
  public:
   struct Args {
     std::vector<float> text, mask, resolution, aspect;
+    Tensor text_state;  // or the text as a state tensor of this engine
     Shape ts;
   };
   ConditioningJob(Napi::Env env, std::shared_ptr<EngineCore> core, std::shared_ptr<PixArtDiT> model, Args args)
       : Job(env), core_(std::move(core)), model_(std::move(model)), args_(std::move(args)) {}
   void Execute() override {
     Backend& be = *core_->backend;
-    const Tensor text = be.from_host(args_.text.data(), args_.ts);
+    const Tensor text = args_.text_state.defined() ? be.from_state(args_.text_state).view(args_.ts)
+                                                   : be.from_host(args_.text.data(), args_.ts);
     cond_ = std::make_shared<DiTConditioning>(model_->prepare_conditioning(text, args_.mask, args_.resolution, args_.aspect));
   }
   Napi::Value Result(Napi::Env env) override {
@@ -185,7 +187,8 @@ class T5Handle final : public ModelHandle<T5Handle, T5Encoder> {
                        {InstanceMethod("encode", &T5Handle::Encode), InstanceMethod("dispose", &T5Handle::DisposeJs),
                         InstanceAccessor("disposed", &T5Handle::DisposedJs, nullptr)});
   }
-  // encode(ids: Int32Array, mask: Int32Array, batch, length) -> { data, shape: [B, L, d_model] }
+  // encode(ids: Int32Array, mask: Int32Array, [batch, length], options?: { output: 'host' | 'state' })
+  //   -> { data, shape: [B, L, d_model] }, or with output 'state' a StateTensor [B, L, d_model]
   Napi::Value Encode(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto live = Live(env);
@@ -193,9 +196,20 @@ class T5Handle final : public ModelHandle<T5Handle, T5Encoder> {
     const int64_t n = bl[0] * bl[1];
     auto ids = std::make_shared<std::vector<int32_t>>(ArgI32(info[0], "ids", n));
     auto mask = std::make_shared<std::vector<int32_t>>(ArgI32(info[1], "mask", n));
-    return Submit<T5Encoder>(env, live, [ids, mask, bl](Backend&, T5Encoder& m) {
-      return m.encode(ids->data(), mask->data(), bl[0], bl[1]);
-    });
+    auto fn = [ids, mask, bl](Backend&, T5Encoder& m) { return m.encode(ids->data(), mask->data(), bl[0], bl[1]); };
+    // options { output: 'state' }: the embeddings stay on the engine as a float32 StateTensor.
+    if (info.Length() > 3 && !info[3].IsUndefined()) {
+      const Napi::Value out = info[3].IsObject() ? info[3].As<Napi::Object>().Get("output") : info[3];
+      const std::string o = out.IsString() ? out.As<Napi::String>().Utf8Value() : "";
+      if (o != "host" && o != "state") throw TypeError(env, "encode options must be { output: 'host' | 'state' }");
+      if (o == "state") {
+        auto model = live.second;
+        return live.first->thread->Submit(env, std::make_unique<StateJob>(env, live.first, [model, fn](Backend& be) {
+          return fn(be, *model);
+        }));
+      }
+    }
+    return Submit<T5Encoder>(env, live, fn);
   }
 };
 
@@ -303,7 +317,14 @@ class DiTHandle final : public ModelHandle<DiTHandle, PixArtDiT> {
     Napi::Object o = info[0].As<Napi::Object>();
     ConditioningJob::Args a;
     a.ts = ArgShape(o.Get("textShape"), "textShape", 3);
-    a.text = ArgF32(o.Get("text"), "text", numel(a.ts));
+    if (IsStateTensor(o.Get("text"))) {  // embeddings already on this engine
+      a.text_state = StateTensorArg(o.Get("text"), *live.first, "text");
+      if (a.text_state.numel() != numel(a.ts))
+        throw TypeError(env, "text holds " + std::to_string(a.text_state.numel()) + " values, textShape " + shape_str(a.ts) +
+                                 " needs " + std::to_string(numel(a.ts)));
+    } else {
+      a.text = ArgF32(o.Get("text"), "text", numel(a.ts));
+    }
     if (!o.Get("textMask").IsUndefined()) a.mask = ArgF32(o.Get("textMask"), "textMask", a.ts[0] * a.ts[1]);
     if (!o.Get("resolution").IsUndefined()) a.resolution = ArgF32(o.Get("resolution"), "resolution", a.ts[0] * 2);
     if (!o.Get("aspectRatio").IsUndefined()) a.aspect = ArgF32(o.Get("aspectRatio"), "aspectRatio", a.ts[0]);

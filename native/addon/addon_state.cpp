@@ -26,6 +26,10 @@ class StateTensorHandle final : public Napi::ObjectWrap<StateTensorHandle> {
     core_ = std::move(core);
     t_ = std::move(t);
   }
+  ForeignState Any(const std::string& name) const {
+    if (!t_.defined()) throw TypeError(Env(), name + " was disposed");
+    return {core_, t_};
+  }
   Tensor For(const EngineCore& core, const std::string& name) const {
     if (!t_.defined()) throw TypeError(Env(), name + " was disposed");
     if (core_->backend.get() != core.backend.get()) throw TypeError(Env(), name + " belongs to another engine");
@@ -149,6 +153,42 @@ bool IsStateTensor(const Napi::Value& v) { return v.IsObject() && v.As<Napi::Obj
 Tensor StateTensorArg(const Napi::Value& v, const EngineCore& core, const std::string& name) {
   if (!IsStateTensor(v)) throw TypeError(v.Env(), name + " must be a StateTensor");
   return StateTensorHandle::Unwrap(v.As<Napi::Object>())->For(core, name);
+}
+
+ForeignState StateTensorAnyEngine(const Napi::Value& v, const std::string& name) {
+  if (!IsStateTensor(v)) throw TypeError(v.Env(), name + " must be a StateTensor");
+  return StateTensorHandle::Unwrap(v.As<Napi::Object>())->Any(name);
+}
+
+Napi::Value GatherState(const Napi::CallbackInfo& info, std::shared_ptr<EngineCore> core) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) throw TypeError(env, "parts must be an array of StateTensors");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  std::vector<ForeignState> parts;
+  for (uint32_t k = 0; k < arr.Length(); k++) parts.push_back(StateTensorAnyEngine(arr.Get(k), "parts[" + std::to_string(k) + "]"));
+  const std::vector<int32_t> flat = ArgI32(info[1], "rows", -1);
+  if (flat.empty() || flat.size() % 2 != 0) throw TypeError(env, "rows must hold (part, row) pairs");
+  std::vector<std::pair<int32_t, int64_t>> rows;
+  for (size_t k = 0; k < flat.size(); k += 2) rows.emplace_back(flat[k], int64_t(flat[k + 1]));
+  class GatherJob final : public Job {
+   public:
+    GatherJob(Napi::Env env, std::shared_ptr<EngineCore> core, std::vector<ForeignState> parts,
+              std::vector<std::pair<int32_t, int64_t>> rows)
+        : Job(env), core_(std::move(core)), parts_(std::move(parts)), rows_(std::move(rows)) {}
+    void Execute() override {
+      std::vector<StatePart> parts;
+      for (const ForeignState& f : parts_) parts.push_back({f.core->backend.get(), f.tensor});
+      out_ = core_->backend->gather_state_rows(parts, rows_);
+    }
+    Napi::Value Result(Napi::Env env) override { return NewStateTensor(env, core_, std::move(out_)); }
+
+   private:
+    std::shared_ptr<EngineCore> core_;
+    std::vector<ForeignState> parts_;  // their engines stay alive while the job runs
+    std::vector<std::pair<int32_t, int64_t>> rows_;
+    Tensor out_;
+  };
+  return core->thread->Submit(env, std::make_unique<GatherJob>(env, core, std::move(parts), std::move(rows)));
 }
 
 Napi::Value UploadState(const Napi::CallbackInfo& info, std::shared_ptr<EngineCore> core) {

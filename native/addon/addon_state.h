@@ -18,6 +18,17 @@ bool IsStateTensor(const Napi::Value& v);
 // The tensor of a StateTensor object, checked to be live and to belong to `core`'s engine.
 Tensor StateTensorArg(const Napi::Value& v, const EngineCore& core, const std::string& name);
 
+// A StateTensor of any engine with the engine core that keeps its backend alive.
+struct ForeignState {
+  std::shared_ptr<EngineCore> core;
+  Tensor tensor;
+};
+ForeignState StateTensorAnyEngine(const Napi::Value& v, const std::string& name);
+
+// Engine.gatherState(parts: StateTensor[] (of any engine), rows: Int32Array of (part, row) pairs)
+//   -> Promise<StateTensor> on this engine (Backend::gather_state_rows).
+Napi::Value GatherState(const Napi::CallbackInfo& info, std::shared_ptr<EngineCore> core);
+
 // Engine.uploadState(data: Float32Array, shape) -> Promise<StateTensor>
 Napi::Value UploadState(const Napi::CallbackInfo& info, std::shared_ptr<EngineCore> core);
 // Engine.runStateProgram({ shape, code: Int32Array, scalars: Float64Array, inputs, outputs })

@@ -93,6 +93,13 @@ class Backend {
   virtual std::vector<Tensor> run_state_program(const StateProgram& p, const std::vector<Tensor>& inputs) {
     return default_run_state_program(*this, p, inputs);
   }
+  // out[k] = parts[rows[k].first].tensor[rows[k].second]: rows of state tensors gathered into a new
+  // state tensor of this backend; parts may belong to other backends (the text encoder's engine),
+  // whose state_to_host is then called from this backend's thread. The default goes through host
+  // memory; a GPU backend copies device to device where the parts are on its device.
+  virtual Tensor gather_state_rows(const std::vector<StatePart>& parts, const std::vector<std::pair<int32_t, int64_t>>& rows) {
+    return default_gather_state_rows(*this, parts, rows);
+  }
 
   // --- linear algebra ---
   // y[..., N] = act(x[..., K] · w[N, K]^T + bias[N]) + residual[..., N]   (bias, residual optional)

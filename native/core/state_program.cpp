@@ -112,4 +112,41 @@ std::vector<Tensor> default_run_state_program(Backend& be, const StateProgram& p
   return result;
 }
 
+Shape check_gather_state_rows(const std::vector<StatePart>& parts, const std::vector<std::pair<int32_t, int64_t>>& rows) {
+  auto bad_rows = [](const std::string& what) { fail(StatusCode::kInvalidArgument, "gather_state_rows: " + what); };
+  if (parts.empty() || rows.empty()) bad_rows("needs at least one part and one row");
+  const Tensor& t0 = parts[0].tensor;
+  for (size_t k = 0; k < parts.size(); k++) {
+    const Tensor& t = parts[k].tensor;
+    if (!parts[k].backend || !t.defined() || t.rank() < 1 || t.dim(0) < 1)
+      bad_rows("part " + std::to_string(k) + " is not a state tensor of rows");
+    if (t.rank() != t0.rank() || !std::equal(t.shape.begin() + 1, t.shape.end(), t0.shape.begin() + 1))
+      bad_rows("part " + std::to_string(k) + " is " + shape_str(t.shape) + ", its rows unlike part 0's " + shape_str(t0.shape));
+  }
+  for (const auto& [p, r] : rows)
+    if (p < 0 || size_t(p) >= parts.size() || r < 0 || r >= parts[size_t(p)].tensor.dim(0))
+      bad_rows("row " + std::to_string(r) + " of part " + std::to_string(p) + " does not exist");
+  Shape out = t0.shape;
+  out[0] = int64_t(rows.size());
+  return out;
+}
+
+Tensor default_gather_state_rows(Backend& be, const std::vector<StatePart>& parts,
+                                 const std::vector<std::pair<int32_t, int64_t>>& rows) {
+  const Shape out_shape = check_gather_state_rows(parts, rows);
+  const size_t row = size_t(numel(out_shape) / out_shape[0]);
+  std::vector<std::vector<float>> host(parts.size());
+  std::vector<float> out(row * rows.size());
+  for (size_t k = 0; k < rows.size(); k++) {
+    const auto [p, r] = rows[k];
+    std::vector<float>& h = host[size_t(p)];
+    if (h.empty()) {
+      h.resize(size_t(parts[size_t(p)].tensor.numel()));
+      parts[size_t(p)].backend->state_to_host(parts[size_t(p)].tensor, h.data());
+    }
+    std::copy_n(h.data() + size_t(r) * row, row, out.data() + k * row);
+  }
+  return be.state_from_host(out.data(), out_shape);
+}
+
 }  // namespace pixart

@@ -116,4 +116,17 @@ void run_state_program_host(const StateProgram& p, const float* const* in, float
 // outputs up with state_from_host.
 std::vector<Tensor> default_run_state_program(Backend& be, const StateProgram& p, const std::vector<Tensor>& inputs);
 
+// A state tensor and the backend that holds it (possibly another engine's, e.g. the text encoder's).
+struct StatePart {
+  Backend* backend = nullptr;
+  Tensor tensor;
+};
+// Checks Backend::gather_state_rows's arguments (kInvalidArgument) and returns the output shape:
+// every part [R_p, ...] with the same trailing dims, every (part, row) in range.
+Shape check_gather_state_rows(const std::vector<StatePart>& parts, const std::vector<std::pair<int32_t, int64_t>>& rows);
+// Its default: each part read once with its backend's state_to_host, the rows assembled on the
+// host, the result uploaded with be.state_from_host.
+Tensor default_gather_state_rows(Backend& be, const std::vector<StatePart>& parts,
+                                 const std::vector<std::pair<int32_t, int64_t>>& rows);
+
 }  // namespace pixart

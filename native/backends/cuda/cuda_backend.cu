@@ -428,6 +428,53 @@ std::vector<Tensor> CudaBackend::run_state_program(const StateProgram& p, const 
   return out;
 }
 
+Tensor CudaBackend::gather_state_rows(const std::vector<StatePart>& parts,
+                                      const std::vector<std::pair<int32_t, int64_t>>& rows) {
+  enter();
+  PIXART_PROFILE("gather_state_rows");
+  const Shape out_shape = check_gather_state_rows(parts, rows);
+  std::vector<CudaBackend*> src(parts.size());
+  for (size_t k = 0; k < parts.size(); k++) {
+    auto* c = dynamic_cast<CudaBackend*>(parts[k].backend);
+    if (!c || c->impl_->device != impl_->device) return default_gather_state_rows(*this, parts, rows);
+    src[k] = c;
+  }
+  std::vector<const float*> ptr(parts.size());
+  for (size_t k = 0; k < parts.size(); k++) ptr[k] = src[k]->state_dev(parts[k].tensor, "gather_state_rows", "a part");
+  Tensor out = alloc_state(out_shape);
+  const int64_t row = numel(out_shape) / out_shape[0];
+  cudaStream_t s = impl_->stream;
+  // Another backend's part: this stream waits for the work that made it, and that backend's stream
+  // waits for these copies before it can reuse the memory.
+  std::vector<cudaStream_t> foreign;
+  for (CudaBackend* c : src)
+    if (c != this && std::find(foreign.begin(), foreign.end(), c->impl_->stream) == foreign.end()) foreign.push_back(c->impl_->stream);
+  auto event = [] {
+    cudaEvent_t e;
+    check_cuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "gather_state_rows");
+    return e;
+  };
+  for (cudaStream_t f : foreign) {
+    cudaEvent_t made = event();
+    check_cuda(cudaEventRecord(made, f), "gather_state_rows");
+    check_cuda(cudaStreamWaitEvent(s, made, 0), "gather_state_rows");
+    cudaEventDestroy(made);  // released once it has completed
+  }
+  float* dst = static_cast<float*>(out.raw());
+  for (size_t k = 0; k < rows.size(); k++) {
+    const auto [p, r] = rows[k];
+    check_cuda(cudaMemcpyAsync(dst + int64_t(k) * row, ptr[size_t(p)] + r * row, size_t(row) * 4, cudaMemcpyDeviceToDevice, s),
+               "gather_state_rows");
+  }
+  if (!foreign.empty()) {
+    cudaEvent_t copied = event();
+    check_cuda(cudaEventRecord(copied, s), "gather_state_rows");
+    for (cudaStream_t f : foreign) check_cuda(cudaStreamWaitEvent(f, copied, 0), "gather_state_rows");
+    cudaEventDestroy(copied);
+  }
+  return out;
+}
+
 bool CudaBackend::to_host_rgb8(const Tensor& x, uint8_t* out) {
   enter();
   PIXART_PROFILE("to_host_rgb8");

@@ -47,6 +47,9 @@ class CudaBackend final : public Backend {
   Tensor from_state(const Tensor& x) override;
   // One kernel (state_program.cuh) over all elements; the program goes up with the launch.
   std::vector<Tensor> run_state_program(const StateProgram& p, const std::vector<Tensor>& inputs) override;
+  // Device to device when every part is a CUDA backend's on this device (stream-ordered with events
+  // both ways); through the host otherwise.
+  Tensor gather_state_rows(const std::vector<StatePart>& parts, const std::vector<std::pair<int32_t, int64_t>>& rows) override;
   // Quantised weights stay packed on the device (int8 / int4) and linear() reads them with its
   // own kernel; in f32 compute the dequantised values are kept dense, as on the CPU.
   Tensor load_linear_weight(const WeightView& w, WeightQuant q) override;

@@ -839,6 +839,33 @@ TEST_CASE("cuda state programs: float32 state in every compute dtype, bit for bi
         }) == StatusCode::kInvalidArgument);
 }
 
+TEST_CASE("cuda gather_state_rows: device to device from another CUDA backend, equal to the host path") {
+  REQUIRE_CUDA();
+  // The text encoder's engine (bf16) hands its embeddings to the transformer's (f16): rows of two
+  // parts, repeated and reordered as the pipeline asks for [negative x n; positive x n].
+  Backend& text = cuda(PIXART_CUDA_BF16);
+  Backend& main = cuda(PIXART_CUDA_F16);
+  const Shape s{2, 7, 33};
+  const auto a = rnd(numel(s), 501), b = rnd(numel(s), 502);
+  const std::vector<StatePart> parts = {{&text, text.state_from_host(a.data(), s)}, {&text, text.state_from_host(b.data(), s)},
+                                        {&main, main.state_from_host(a.data(), s)}};
+  const std::vector<std::pair<int32_t, int64_t>> rows = {{1, 0}, {1, 0}, {1, 1}, {1, 1}, {0, 0}, {2, 1}, {0, 1}};
+  const Tensor got = main.gather_state_rows(parts, rows), ref = main.Backend::gather_state_rows(parts, rows);
+  CHECK(got.shape == Shape{7, 7, 33});
+  std::vector<float> g(size_t(got.numel())), r(size_t(ref.numel()));
+  main.state_to_host(got, g.data());
+  main.state_to_host(ref, r.data());
+  CHECK(g == r);
+  const size_t row = size_t(7 * 33);
+  CHECK(std::equal(g.begin() + 5 * row, g.begin() + 6 * row, a.begin() + row));  // {2, 1}: part 2 is a, row 1
+  CHECK(code_of([&] { main.gather_state_rows(parts, {{0, 2}}); }) == StatusCode::kInvalidArgument);
+  // the source engine can go on using (and freeing) its memory: ordered after the copies
+  const Tensor again = text.state_from_host(b.data(), s);
+  std::vector<float> back(size_t(again.numel()));
+  text.state_to_host(again, back.data());
+  CHECK(back == b);
+}
+
 TEST_CASE("cuda crop and blend_tiles (tiled decoding on the device) equal the host defaults") {
   REQUIRE_CUDA();
   const int64_t B = 2, O = 3, blend = 16, limit = 48;
