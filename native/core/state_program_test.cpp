@@ -134,3 +134,20 @@ TEST_CASE("run_state_program rejects malformed programs with a typed error") {
   rejects(code_of({}), {t}, "needs 1..1024 instructions");
   rejects(code_of({load, store}, 1, 0), {t}, "1..64 outputs");
 }
+
+TEST_CASE("gather_state_rows: rows of parts on two backends, in the order asked, and its checks") {
+  cpu::CpuBackend a(1), b(1);
+  const float pa[6] = {1, 2, 3, 4, 5, 6}, pb[4] = {7, 8, 9, 10};
+  const std::vector<StatePart> parts = {{&a, a.state_from_host(pa, {3, 2})}, {&b, b.state_from_host(pb, {2, 2})}};
+  const Tensor out = b.gather_state_rows(parts, {{1, 1}, {0, 2}, {0, 2}, {1, 0}});
+  CHECK(out.shape == Shape{4, 2});
+  CHECK(host(b, out) == std::vector<float>{9, 10, 5, 6, 5, 6, 7, 8});
+  auto code = [&](const std::vector<StatePart>& p, const std::vector<std::pair<int32_t, int64_t>>& r) {
+    return guarded([&] { b.gather_state_rows(p, r); }).code();
+  };
+  CHECK(code(parts, {{0, 3}}) == StatusCode::kInvalidArgument);
+  CHECK(code(parts, {{2, 0}}) == StatusCode::kInvalidArgument);
+  CHECK(code(parts, {}) == StatusCode::kInvalidArgument);
+  const float pc[3] = {1, 2, 3};
+  CHECK(code({parts[0], {&a, a.state_from_host(pc, {1, 3})}}, {{0, 0}}) == StatusCode::kInvalidArgument);
+}
