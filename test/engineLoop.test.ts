@@ -6,7 +6,7 @@ import { Engine } from '../lib/engine/Engine.js';
 import type { NativeStateTensor } from '../lib/native/AddonTypes.js';
 import { PixArtAlphaPipeline } from '../lib/pipeline/PixArtAlphaPipeline.js';
 import type { GenerateOptions, HostTensor } from '../lib/pipeline/types.js';
-import { SCHEDULER_NAMES, type Scheduler } from '../lib/schedulers/index.js';
+import { SCHEDULER_NAMES, type Sample, type Scheduler, type StepOptions } from '../lib/schedulers/index.js';
 import { join } from 'node:path';
 import { TINY_MODEL } from './helpers/fixtures.js';
 
@@ -136,6 +136,19 @@ describe('scheduler steps on the engine give the host loop\'s bits', () => {
       pipe.tensorsOnEngine = true;
       restore();
     }
+  });
+
+  it('a step that returns host values on the engine path is uploaded, not mistaken for a recorded sample', async () => {
+    const { DDIMScheduler } = await import('../lib/schedulers/index.js');
+    class HostResult extends DDIMScheduler {
+      protected override stepSample(m: Sample, t: number, x: Sample, o?: StepOptions) {
+        super.stepSample(m, t, x, o);
+        return { prevSample: new Float32Array(x.length).fill(0.25) };
+      }
+    }
+    const mine = Object.setPrototypeOf(DDIMScheduler.fromConfig({ ...pipe.scheduler!.config }), HostResult.prototype) as HostResult;
+    const r = await pipe.generate({ ...base, numInferenceSteps: 2, outputType: 'latent', scheduler: mine });
+    expect(r.tensor!.data.every((v) => v === 0.25)).toBe(true);
   });
 
   it('dynamic thresholding steps on the host (it sorts the values) and still works', async () => {

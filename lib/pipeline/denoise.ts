@@ -7,7 +7,7 @@ import type { HostTensor, NativeStateTensor } from '../native/AddonTypes.js';
 import { randnTensor } from '../random/randnTensor.js';
 import { TorchGenerator } from '../random/TorchGenerator.js';
 import { divScalar } from '../schedulers/ops.js';
-import type { DeviceSample, Sample } from '../schedulers/sample.js';
+import { DeviceSample, type Sample } from '../schedulers/sample.js';
 import { stepsOnEngine, type DeviceScheduler, type NoiseSource, type Scheduler, type StepResult } from '../schedulers/types.js';
 import { binTableForSampleSize, classifyHeightWidthBin } from '../sizes/resolutionBins.js';
 import { DeviceSampler } from './deviceSampler.js';
@@ -261,9 +261,10 @@ export async function denoise(args: DenoiseArgs): Promise<DenoisedLatents> {
           latents: sampler.tensorOf(xin), latentShape, timesteps: timestepsIn, conditioning, ...heads,
         }));
         x = stepOutput(engineScheduler.step(eps, t, x, stepOpts), single);
+        if (!(x instanceof DeviceSample)) x = await sampler.upload(x);  // a step made of host values alone
         // The new latents and the solver's history become engine tensors in one call; every
         // other tensor of the loop (this step's eps, the old latents) is freed.
-        const keep = [x as DeviceSample, ...engineScheduler.stateSamples()];
+        const keep = [x, ...engineScheduler.stateSamples()];
         await sampler.evaluate(keep);
         sampler.release(keep);
       } else {
