@@ -10,6 +10,7 @@ import { callNative } from '../native/binding.js';
 import type { HostTensor, NativeStateTensor } from '../native/AddonTypes.js';
 import { TorchGenerator } from '../random/TorchGenerator.js';
 import { createScheduler } from '../schedulers/index.js';
+import { divScalar } from '../schedulers/ops.js';
 import type { Scheduler } from '../schedulers/types.js';
 import { preprocessText } from '../text/cleanCaption.js';
 import { T5Tokenizer } from '../text/T5Tokenizer.js';
@@ -384,10 +385,7 @@ export class PixArtAlphaPipeline {
     const vae = this.#need('vae', this.vae);
     checkTensor('latents', latents, 4);
     throwIfAborted(signal);
-    const sf = Math.fround(vae.config.scalingFactor);
-    const z = new Float32Array(latents.data.length);
-    for (let i = 0; i < z.length; i++) z[i] = latents.data[i] / sf;
-    return { data: z, shape: latents.shape };
+    return { data: divScalar(latents.data, Math.fround(vae.config.scalingFactor)), shape: latents.shape };
   }
 
   /** Frees one component (e.g. the T5 encoder once prompts are encoded). */

@@ -119,11 +119,6 @@ export class DenoisedLatents {
     this.#device = device;
   }
 
-  /** Whether the latents live on `engine` (undefined: on any engine). */
-  onEngine(engine?: Engine): boolean {
-    return this.#device !== undefined && (engine === undefined || this.#device.sampler.engine === engine);
-  }
-
   /** The latents in JS memory (read from the engine once). */
   async toHost(): Promise<HostTensor> {
     if (!this.#host) this.#host = { data: await this.#device!.sampler.read(this.#device!.x), shape: [...this.shape] };

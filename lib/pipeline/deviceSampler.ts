@@ -93,10 +93,8 @@ export function compileSamples(roots: DeviceSample[]): CompiledProgram | null {
     reg.set(v, r);
     const out = v instanceof DeviceSample ? outputIndex.get(v) : undefined;
     if (out !== undefined) emit(OP.store, out, r, 0);
-    if (!lastUse.has(v) || lastUse.get(v)! < i) {
-      // Nothing reads it later (an output, or an unused load): its register is free again.
-      free.push(r);
-    }
+    // Nothing reads it later (an output only): its register is free again.
+    if (!lastUse.has(v)) free.push(r);
   });
   if (code.length / 4 > MAX_CODE) throw internal(`a scheduler step compiled to ${code.length / 4} instructions (at most ${MAX_CODE})`);
   if (inputs.length > MAX_TENSORS || outputs.length > MAX_TENSORS) throw internal(`a scheduler step uses more than ${MAX_TENSORS} tensors`);
@@ -172,20 +170,9 @@ export class DeviceSampler {
     }
   }
 
-  /** Hands one tensor to the caller (it is no longer freed by this loop). */
-  detach(s: Sample): NativeStateTensor {
-    const t = this.tensorOf(s);
-    this.#owned.delete(t);
-    return t;
-  }
-
   /** Frees every tensor the loop still owns. Safe to call twice. */
   dispose(): void {
     for (const t of this.#owned) t.dispose();
     this.#owned.clear();
-  }
-
-  get ownedCount(): number {
-    return this.#owned.size;
   }
 }

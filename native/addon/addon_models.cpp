@@ -205,7 +205,7 @@ class T5Handle final : public ModelHandle<T5Handle, T5Encoder> {
       if (o == "state") {
         auto model = live.second;
         return live.first->thread->Submit(env, std::make_unique<StateJob>(env, live.first, [model, fn](Backend& be) {
-          return fn(be, *model);
+          return be.to_state(fn(be, *model));
         }));
       }
     }
@@ -305,7 +305,7 @@ class DiTHandle final : public ModelHandle<DiTHandle, PixArtDiT> {
     if (!to_state) return Submit<PixArtDiT>(env, live, fn);
     auto model = live.second;
     return live.first->thread->Submit(env, std::make_unique<StateJob>(env, live.first, [model, fn](Backend& be) {
-      return fn(be, *model);
+      return be.to_state(fn(be, *model));
     }));
   }
 

@@ -89,20 +89,6 @@ Shape AnyShape(const Napi::Value& v, const char* name) {
   return ArgShape(v, name, v.As<Napi::Array>().Length());
 }
 
-class UploadJob final : public Job {
- public:
-  UploadJob(Napi::Env env, std::shared_ptr<EngineCore> core, std::vector<float> data, Shape shape)
-      : Job(env), core_(std::move(core)), data_(std::move(data)), shape_(std::move(shape)) {}
-  void Execute() override { out_ = core_->backend->state_from_host(data_.data(), shape_); }
-  Napi::Value Result(Napi::Env env) override { return NewStateTensor(env, core_, std::move(out_)); }
-
- private:
-  std::shared_ptr<EngineCore> core_;
-  std::vector<float> data_;
-  Shape shape_;
-  Tensor out_;
-};
-
 class ProgramJob final : public Job {
  public:
   using Input = std::variant<Tensor, std::vector<float>>;
@@ -170,32 +156,21 @@ Napi::Value GatherState(const Napi::CallbackInfo& info, std::shared_ptr<EngineCo
   if (flat.empty() || flat.size() % 2 != 0) throw TypeError(env, "rows must hold (part, row) pairs");
   std::vector<std::pair<int32_t, int64_t>> rows;
   for (size_t k = 0; k < flat.size(); k += 2) rows.emplace_back(flat[k], int64_t(flat[k + 1]));
-  class GatherJob final : public Job {
-   public:
-    GatherJob(Napi::Env env, std::shared_ptr<EngineCore> core, std::vector<ForeignState> parts,
-              std::vector<std::pair<int32_t, int64_t>> rows)
-        : Job(env), core_(std::move(core)), parts_(std::move(parts)), rows_(std::move(rows)) {}
-    void Execute() override {
-      std::vector<StatePart> parts;
-      for (const ForeignState& f : parts_) parts.push_back({f.core->backend.get(), f.tensor});
-      out_ = core_->backend->gather_state_rows(parts, rows_);
-    }
-    Napi::Value Result(Napi::Env env) override { return NewStateTensor(env, core_, std::move(out_)); }
-
-   private:
-    std::shared_ptr<EngineCore> core_;
-    std::vector<ForeignState> parts_;  // their engines stay alive while the job runs
-    std::vector<std::pair<int32_t, int64_t>> rows_;
-    Tensor out_;
-  };
-  return core->thread->Submit(env, std::make_unique<GatherJob>(env, core, std::move(parts), std::move(rows)));
+  // The parts keep their engines alive while the job runs.
+  return core->thread->Submit(env, std::make_unique<StateJob>(env, core, [parts, rows](Backend& be) {
+    std::vector<StatePart> ps;
+    for (const ForeignState& f : parts) ps.push_back({f.core->backend.get(), f.tensor});
+    return be.gather_state_rows(ps, rows);
+  }));
 }
 
 Napi::Value UploadState(const Napi::CallbackInfo& info, std::shared_ptr<EngineCore> core) {
   Napi::Env env = info.Env();
   Shape shape = AnyShape(info[1], "shape");
-  std::vector<float> data = ArgF32(info[0], "data", numel(shape));
-  return core->thread->Submit(env, std::make_unique<UploadJob>(env, core, std::move(data), std::move(shape)));
+  auto data = std::make_shared<std::vector<float>>(ArgF32(info[0], "data", numel(shape)));
+  return core->thread->Submit(env, std::make_unique<StateJob>(env, core, [data, shape](Backend& be) {
+    return be.state_from_host(data->data(), shape);
+  }));
 }
 
 Napi::Value RunStateProgram(const Napi::CallbackInfo& info, std::shared_ptr<EngineCore> core) {

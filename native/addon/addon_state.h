@@ -36,12 +36,13 @@ Napi::Value UploadState(const Napi::CallbackInfo& info, std::shared_ptr<EngineCo
 //   are StateTensors or Float32Arrays (uploaded with the job) of numel(shape) values.
 Napi::Value RunStateProgram(const Napi::CallbackInfo& info, std::shared_ptr<EngineCore> core);
 
-// A job producing one tensor that stays on the engine as float32 state (Backend::to_state).
+// A job producing one float32 state tensor that stays on the engine and resolves to its
+// StateTensor (a compute result is made state with Backend::to_state inside `fn`).
 class StateJob final : public Job {
  public:
   using Fn = std::function<Tensor(Backend&)>;
   StateJob(Napi::Env env, std::shared_ptr<EngineCore> core, Fn fn) : Job(env), core_(std::move(core)), fn_(std::move(fn)) {}
-  void Execute() override { out_ = core_->backend->to_state(fn_(*core_->backend)); }
+  void Execute() override { out_ = fn_(*core_->backend); }
   Napi::Value Result(Napi::Env env) override { return NewStateTensor(env, core_, std::move(out_)); }
 
  private:

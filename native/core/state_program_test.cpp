@@ -25,7 +25,6 @@ uint32_t bits_of(float f) {
   return u;
 }
 
-
 std::vector<float> host(cpu::CpuBackend& be, const Tensor& t) {
   std::vector<float> v(size_t(t.numel()));
   be.state_to_host(t, v.data());

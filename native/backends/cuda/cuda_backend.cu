@@ -210,13 +210,14 @@ void CudaBackend::enter() const {
   if (cudaGetDevice(&cur) != cudaSuccess || cur != impl_->device) check_cuda(cudaSetDevice(impl_->device), "cudaSetDevice");
 }
 
-Tensor CudaBackend::alloc(const Shape& shape, bool exact) {
+Tensor CudaBackend::alloc(const Shape& shape, bool exact, bool state) {
   kChecks.shape(shape);
   auto s = std::make_shared<DeviceStorage>();
   s->pool = impl_->pool;
   s->owner = impl_.get();
   s->exact = exact;
-  s->bytes = size_t(numel(shape)) * dt_size(impl_->dt);
+  s->state = state;
+  s->bytes = size_t(numel(shape)) * (state ? 4 : dt_size(impl_->dt));
   s->data = impl_->pool->allocate(std::max<size_t>(s->bytes, 1), &s->granted, exact);
   Tensor t;
   t.shape = shape;
@@ -224,49 +225,31 @@ Tensor CudaBackend::alloc(const Shape& shape, bool exact) {
   return t;
 }
 
-const void* CudaBackend::dev(const Tensor& t, const char* op, const char* what) const {
+namespace {
+// The memory of a tensor made by the backend `owner`, checked to be of the kind asked for (compute
+// dtype, or float32 state) and to lie within its storage.
+void* checked_raw(const Tensor& t, const void* owner, bool state, size_t elem_size, const char* op, const char* what) {
   const auto* s = dynamic_cast<const DeviceStorage*>(t.storage.get());
-  if (!s || s->owner != impl_.get()) {
-    fail(StatusCode::kInvalidArgument, std::string("cuda backend: ") + op + ": " + what +
-                                           (t.defined() ? " is not a tensor of this CUDA backend" : " is undefined"));
-  }
-  if (s->state)
-    fail(StatusCode::kInvalidArgument, std::string("cuda backend: ") + op + ": " + what +
-                                           " is a float32 state tensor; from_state() converts it to the compute dtype");
-  if (t.offset_bytes + size_t(t.numel()) * dt_size(impl_->dt) > s->bytes) {
-    fail(StatusCode::kInternal, std::string("cuda backend: ") + op + ": " + what + " " + shape_str(t.shape) +
-                                    " is larger than its storage");
-  }
+  const std::string where = std::string("cuda backend: ") + op + ": " + what;
+  if (!s || s->owner != owner)
+    fail(StatusCode::kInvalidArgument, where + (t.defined() ? " is not a tensor of this CUDA backend" : " is undefined"));
+  if (s->state != state)
+    fail(StatusCode::kInvalidArgument, where + (s->state ? " is a float32 state tensor; from_state() converts it to the compute dtype"
+                                                         : " is a compute tensor, not float32 state; to_state() converts it"));
+  if (t.offset_bytes + size_t(t.numel()) * elem_size > s->bytes)
+    fail(StatusCode::kInternal, where + " " + shape_str(t.shape) + " is larger than its storage");
   return t.raw();
 }
+}  // namespace
 
-Tensor CudaBackend::alloc_state(const Shape& shape) {
-  if (impl_->dt == DT::kF32) return alloc(shape);
-  kChecks.shape(shape);
-  auto s = std::make_shared<DeviceStorage>();
-  s->pool = impl_->pool;
-  s->owner = impl_.get();
-  s->state = true;
-  s->bytes = size_t(numel(shape)) * 4;
-  s->data = impl_->pool->allocate(std::max<size_t>(s->bytes, 1), &s->granted, false);
-  Tensor t;
-  t.shape = shape;
-  t.storage = std::move(s);
-  return t;
+const void* CudaBackend::dev(const Tensor& t, const char* op, const char* what) const {
+  return checked_raw(t, impl_.get(), false, dt_size(impl_->dt), op, what);
 }
 
+Tensor CudaBackend::alloc_state(const Shape& shape) { return alloc(shape, false, impl_->dt != DT::kF32); }
+
 float* CudaBackend::state_dev(const Tensor& t, const char* op, const char* what) const {
-  const auto* s = dynamic_cast<const DeviceStorage*>(t.storage.get());
-  if (!s || s->owner != impl_.get())
-    fail(StatusCode::kInvalidArgument, std::string("cuda backend: ") + op + ": " + what +
-                                           (t.defined() ? " is not a tensor of this CUDA backend" : " is undefined"));
-  if (impl_->dt != DT::kF32 && !s->state)
-    fail(StatusCode::kInvalidArgument, std::string("cuda backend: ") + op + ": " + what +
-                                           " is a compute tensor, not float32 state; to_state() converts it");
-  if (t.offset_bytes + size_t(t.numel()) * 4 > s->bytes)
-    fail(StatusCode::kInternal, std::string("cuda backend: ") + op + ": " + what + " " + shape_str(t.shape) +
-                                    " is larger than its storage");
-  return static_cast<float*>(t.raw());
+  return static_cast<float*>(checked_raw(t, impl_.get(), impl_->dt != DT::kF32, 4, op, what));
 }
 
 // --- memory ---

@@ -107,7 +107,8 @@ class CudaBackend final : public Backend {
   std::unique_ptr<Impl> impl_;
 
   void enter() const;  // makes this backend's device current for the calling thread
-  Tensor alloc(const Shape& shape, bool exact = false);
+  // state: float32 storage in a f16/bf16 backend (see alloc_state), only the state ops accept it.
+  Tensor alloc(const Shape& shape, bool exact = false, bool state = false);
   // The device pointer of a tensor of this backend; throws kInvalidArgument naming op/what otherwise.
   const void* dev(const Tensor& t, const char* op, const char* what) const;
   // A float32 state tensor's storage (an ordinary tensor in f32 compute), and its checked pointer.
