@@ -17,6 +17,7 @@
 #include "quant.h"
 #include "rgb8.h"
 #include "state_program.h"
+#include "step_graph.h"
 #include "status.h"
 #include "tiles.h"
 #include "tensor.h"
@@ -99,6 +100,15 @@ class Backend {
   // memory; a GPU backend copies device to device where the parts are on its device.
   virtual Tensor gather_state_rows(const std::vector<StatePart>& parts, const std::vector<std::pair<int32_t, int64_t>>& rows) {
     return default_gather_state_rows(*this, parts, rows);
+  }
+
+  // --- recorded steps (core/step_graph.h) ---
+  // fn recorded for inputs of these shapes. The default runs fn on every run() (nothing is
+  // recorded); a GPU backend captures fn's ops into a graph and replays it, and where it cannot
+  // (a capture failed) returns the default with the reason in *why_not.
+  virtual std::unique_ptr<StepGraph> record_step(const std::vector<Shape>& input_shapes, StepFn fn, std::string* why_not) {
+    if (why_not) *why_not = name() + " runs the ops of every step (it does not record graphs)";
+    return make_direct_step_graph(input_shapes, std::move(fn));
   }
 
   // --- linear algebra ---

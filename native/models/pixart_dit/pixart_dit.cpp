@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "../../core/status.h"
 #include "../../core/weights.h"
@@ -331,7 +332,7 @@ DiTGraphInputs PixArtDiT::prepare(const DiTInputs& in) {
 
 DiTConditioning PixArtDiT::prepare_conditioning(const Tensor& text, const std::vector<float>& text_mask,
                                                 const std::vector<float>& resolution,
-                                                const std::vector<float>& aspect_ratio) {
+                                                const std::vector<float>& aspect_ratio, bool record_steps) {
   if (!text.defined() || text.rank() != 3 || text.dim(0) < 1)
     fail(StatusCode::kInvalidArgument, "PixArtDiT: text must be [N, L, C], got " + shape_of(text));
   const int64_t N = text.dim(0), L = text.dim(1);
@@ -344,7 +345,56 @@ DiTConditioning PixArtDiT::prepare_conditioning(const Tensor& text, const std::v
   c.key_bias = key_bias(text_mask, N, L);
   c.resolution = resolution;
   c.aspect_ratio = aspect_ratio;
+  if (record_steps) c.steps = std::make_shared<DiTStepRecording>();
   return c;
+}
+
+DiTStepStats DiTStepRecording::stats() const {
+  std::lock_guard<std::mutex> lock(mu);
+  return st;
+}
+
+Tensor PixArtDiT::recorded_step(DiTStepRecording& rec, const DiTGraphInputs& g, const float* guidance_scale,
+                                int64_t eps_channels) {
+  // The recording is specific to the model batch's latent shape and to the guidance it applies.
+  std::vector<int64_t> key = g.latents.shape;
+  float scale = guidance_scale ? *guidance_scale : 0.f;
+  int32_t scale_bits = 0;
+  std::memcpy(&scale_bits, &scale, sizeof scale_bits);
+  key.insert(key.end(), {guidance_scale ? 1 : 0, scale_bits, eps_channels});
+  std::unique_lock<std::mutex> lock(rec.mu);
+  if (rec.graph && rec.key != key) rec.graph.reset();
+  if (!rec.graph) {
+    if (rec.warm_key != key) {  // the first call of this kind: plain ops (warm-up)
+      rec.warm_key = key;
+      rec.st.plain++;
+      lock.unlock();
+      const Tensor out = forward_graph(g);
+      return guidance_scale ? guide(out, scale, eps_channels) : out;
+    }
+    // The inputs that change every step; the closure holds the rest (fixed by the conditioning).
+    DiTGraphInputs fixed = g;
+    fixed.latents = Tensor();
+    fixed.timestep_features = Tensor();
+    const bool guided = guidance_scale != nullptr;
+    StepFn fn = [this, fixed, guided, scale, eps_channels](const std::vector<Tensor>& in) {
+      DiTGraphInputs gi = fixed;
+      gi.latents = in[0];
+      gi.timestep_features = in[1];
+      const Tensor out = forward_graph(gi);
+      return std::vector<Tensor>{guided ? guide(out, scale, eps_channels) : out};
+    };
+    std::string why_not;
+    rec.graph = be_.record_step({g.latents.shape, g.timestep_features.shape}, std::move(fn), &why_not);
+    rec.key = key;
+    rec.st.recordings++;
+    rec.st.recorded = rec.graph->recorded();
+    rec.st.reason = rec.st.recorded ? "" : why_not;
+  }
+  rec.st.runs++;
+  StepGraph& graph = *rec.graph;
+  lock.unlock();  // the engine thread is the only caller; the lock guards stats() readers
+  return graph.run({g.latents, g.timestep_features})[0];
 }
 
 Tensor PixArtDiT::forward_conditioned(const Tensor& latents, const std::vector<float>& timesteps,
@@ -363,6 +413,7 @@ Tensor PixArtDiT::forward_conditioned(const Tensor& latents, const std::vector<f
   g.text = c.text;
   g.text_projected = true;
   g.key_bias = c.key_bias;
+  if (c.steps) return recorded_step(*c.steps, g, guidance_scale, eps_channels);
   const Tensor out = forward_graph(g);
   return guidance_scale ? guide(out, *guidance_scale, eps_channels) : out;
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -72,11 +73,39 @@ struct DiTGraphInputs {
 // The text side of a denoising loop, fixed across its steps and kept on the backend: the
 // caption-projected text, the mask bias and the size conditions (PixArtDiT::prepare_conditioning).
 // Only the latents and timesteps then cross to the backend each step.
+struct DiTStepRecording;
 struct DiTConditioning {
   Tensor text;      // [N, L, D]
   Tensor key_bias;  // [N, L] or undefined
   std::vector<float> resolution, aspect_ratio;  // [N*2], [N] (with use_additional_conditions)
   int64_t batch = 0;  // N: the model batch (2B with guidance, uncond rows first)
+  std::shared_ptr<DiTStepRecording> steps;  // set when prepared with record_steps
+};
+
+// What a conditioning's recorded steps did (DiTStepRecording::stats()).
+struct DiTStepStats {
+  bool recorded = false;   // the current recording replays on the device (Backend::record_step)
+  int64_t recordings = 0;  // recordings made (a new latent shape or guidance records again)
+  int64_t runs = 0;        // forward_conditioned calls served by a recording
+  int64_t plain = 0;       // calls that ran the ops plainly (the warm-up call before each recording)
+  std::string reason;      // why the backend did not record on the device ("" when it did)
+};
+
+// A conditioning's denoising step recorded for replay (prepare_conditioning with record_steps):
+// the model forward and the guidance over the step's two inputs, the model batch's latents and
+// the timestep features. The first call with a latent shape and guidance runs the ops plainly
+// (lazy set-up such as kernel tuning happens outside the recording); the second records them
+// (Backend::record_step, a CUDA graph on a GPU) and runs the recording; later calls replay it.
+// Everything else the step reads is fixed by the conditioning (text, mask bias, size features,
+// the position table), and the recording holds it.
+struct DiTStepRecording {
+  DiTStepStats stats() const;
+
+  mutable std::mutex mu;  // the engine thread writes, stats() may read from another thread
+  std::unique_ptr<StepGraph> graph;
+  std::vector<int64_t> key;       // the recorded step's: model latents shape, guidance, eps channels
+  std::vector<int64_t> warm_key;  // the last plain call's
+  DiTStepStats st;
 };
 
 namespace dit {
@@ -129,8 +158,10 @@ class PixArtDiT {
   // (the learned variance dropped) -> [B, eps_channels, H, W]. Only that leaves the device.
   Tensor forward_guided(const DiTInputs& in, float guidance_scale, int64_t eps_channels);
   // The text side prepared once (validated as forward() would; caption projection run once).
+  // record_steps: forward_conditioned() records its step for replay (DiTStepRecording).
   DiTConditioning prepare_conditioning(const Tensor& text, const std::vector<float>& text_mask,
-                                       const std::vector<float>& resolution, const std::vector<float>& aspect_ratio);
+                                       const std::vector<float>& resolution, const std::vector<float>& aspect_ratio,
+                                       bool record_steps = false);
   // forward() on a prepared conditioning; with guidance_scale, forward_guided()'s contract
   // (B latents, a conditioning of 2B rows) -> [B, eps_channels, H, W].
   Tensor forward_conditioned(const Tensor& latents, const std::vector<float>& timesteps, const DiTConditioning& c,
@@ -153,6 +184,8 @@ class PixArtDiT {
   Tensor key_bias(const std::vector<float>& text_mask, int64_t batch, int64_t length);  // undefined when no mask
   Tensor duplicate_rows(const Tensor& latents);  // [B, ...] -> [2B, ...]: rows 0..B-1 twice
   Tensor guide(const Tensor& out, float guidance_scale, int64_t eps_channels);  // [2B, O, H, W] -> [B, eps, H, W]
+  // forward_graph (+ guide) of g through the conditioning's recording.
+  Tensor recorded_step(DiTStepRecording& rec, const DiTGraphInputs& g, const float* guidance_scale, int64_t eps_channels);
   Tensor pos_embed(int64_t gh, int64_t gw);                 // [gh*gw, D], cached per grid
 
   Backend& be_;

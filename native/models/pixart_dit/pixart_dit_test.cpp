@@ -465,3 +465,76 @@ TEST_CASE("prepared conditioning: forward_conditioned equals forward / forward_g
   CHECK(status_of([&] { dit->prepare_conditioning(in.text, {1.f, 0.f}, in.resolution, in.aspect_ratio); }).code() ==
         StatusCode::kInvalidArgument);
 }
+
+TEST_CASE("recorded steps: a conditioning's recording gives the plain calls' values and counts its calls") {
+  auto dit = PixArtDiT::load(backend(), kTinyDiT);
+  REQUIRE(dit->config().use_additional_conditions);
+  const int64_t B = 1, C = 4, H = 8, W = 6, L = 5;
+  const Tensor text = upload(random_values(2 * B * L * 64, 3), {2 * B, L, 64});
+  std::vector<float> mask(2 * B * L, 1.f);
+  mask[L - 1] = 0.f;
+  const std::vector<float> res = {64.f, 48.f, 64.f, 48.f}, ar = {4.f / 3.f, 4.f / 3.f};
+  const DiTConditioning plain = dit->prepare_conditioning(text, mask, res, ar);
+  const DiTConditioning rec = dit->prepare_conditioning(text, mask, res, ar, true);
+  CHECK_FALSE(plain.steps);
+  REQUIRE(rec.steps);
+  const float scale = 4.5f;
+  // Every step new latents and a new timestep: a recording that kept the first step's inputs fails this.
+  for (int step = 0; step < 4; step++) {
+    const Tensor z = upload(random_values(B * C * H * W, 20 + step), {B, C, H, W});
+    const std::vector<float> t(2 * B, 999.f - 211.f * float(step));
+    const std::vector<float> want = host(dit->forward_conditioned(z, t, plain, &scale, C));
+    const std::vector<float> got = host(dit->forward_conditioned(z, t, rec, &scale, C));
+    CAPTURE(step);
+    CHECK(got == want);
+  }
+  DiTStepStats st = rec.steps->stats();
+  CHECK(st.plain == 1);       // the warm-up call
+  CHECK(st.recordings == 1);  // then one recording served the other three
+  CHECK(st.runs == 3);
+  CHECK_FALSE(st.recorded);   // the CPU backend runs the ops of every step
+  CHECK(st.reason.find("does not record") != std::string::npos);
+
+  // Another guidance scale is another step: a warm-up call, then a new recording.
+  const float other = 2.f;
+  for (int step = 0; step < 2; step++) {
+    const Tensor z = upload(random_values(B * C * H * W, 40 + step), {B, C, H, W});
+    const std::vector<float> t(2 * B, 500.f - 100.f * float(step));
+    CHECK(host(dit->forward_conditioned(z, t, rec, &other, C)) == host(dit->forward_conditioned(z, t, plain, &other, C)));
+  }
+  st = rec.steps->stats();
+  CHECK(st.plain == 2);
+  CHECK(st.recordings == 2);
+  CHECK(st.runs == 4);
+
+  // Without guidance the model batch is the 2B rows of the conditioning.
+  const Tensor z2 = upload(random_values(2 * B * C * H * W, 50), {2 * B, C, H, W});
+  const std::vector<float> t2 = {300.f, 300.f};
+  const std::vector<float> a = host(dit->forward_conditioned(z2, t2, plain));
+  CHECK(host(dit->forward_conditioned(z2, t2, rec)) == a);
+  CHECK(host(dit->forward_conditioned(z2, t2, rec)) == a);
+  st = rec.steps->stats();
+  CHECK(st.plain == 3);
+  CHECK(st.runs == 5);
+}
+
+TEST_CASE("recorded steps: run() checks its inputs against the recorded shapes") {
+  int calls = 0;
+  std::string why;
+  auto g = backend().record_step({{2, 3}}, [&](const std::vector<Tensor>& in) {
+    calls++;
+    return std::vector<Tensor>{backend().scale(in[0], 2.f)};
+  }, &why);
+  REQUIRE(g);
+  CHECK_FALSE(g->recorded());
+  CHECK_FALSE(why.empty());
+  const std::vector<float> x = {1, 2, 3, 4, 5, 6};
+  CHECK(host(g->run({upload(x, {2, 3})})[0]) == std::vector<float>{2, 4, 6, 8, 10, 12});
+  CHECK(calls == 1);
+  Status st = status_of([&] { g->run({upload(x, {3, 2})}); });
+  CHECK(st.code() == StatusCode::kInvalidArgument);
+  CHECK(st.message().find("recorded as [2,3]") != std::string::npos);
+  st = status_of([&] { g->run({}); });
+  CHECK(st.code() == StatusCode::kInvalidArgument);
+  CHECK(calls == 1);
+}
