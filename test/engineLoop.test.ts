@@ -296,3 +296,79 @@ describe('prompt embeddings from T5 to the transformer on the engines', () => {
     g.dispose();
   });
 });
+
+describe('recordSteps: the transformer step recorded and replayed (CUDA graphs on a GPU)', () => {
+  async function withRecording(opts: GenerateOptions, record: boolean) {
+    pipe.recordSteps = record;
+    const stats: (object | null)[] = [];
+    const dit = pipe.transformer!;
+    const restore = [
+      patch(dit, 'forwardToState', (orig) => async (a) => {
+        const t = await orig(a);
+        if ('conditioning' in a) stats.push(a.conditioning.stepStats);
+        return t;
+      }),
+      patch(dit, 'forward', (orig) => async (a) => {
+        const t = await orig(a);
+        if ('conditioning' in a) stats.push(a.conditioning.stepStats);
+        return t;
+      }),
+    ];
+    const steps: number[][] = [];
+    try {
+      const r = await pipe.generate({ ...opts, outputType: 'latent', onStep: (s) => void steps.push(bits(s.latents.data)) });
+      return { latents: bits(r.tensor!.data), steps, stats };
+    } finally {
+      restore.forEach((r) => r());
+      pipe.recordSteps = false;
+    }
+  }
+
+  for (const [label, opts] of [
+    ['DPM-Solver++ with guidance', { ...base, numInferenceSteps: 5, guidanceScale: 4.5 }],
+    ['Euler ancestral (noise every step), 2 images, no guidance', { ...base, scheduler: 'EulerAncestralDiscreteScheduler', numInferenceSteps: 4, guidanceScale: 1, numImagesPerPrompt: 2 }],
+  ] as [string, GenerateOptions][]) {
+    it(`${label}: the same bits as without, and the recording serves every step after the first`, async () => {
+      const plain = await withRecording(opts, false);
+      const rec = await withRecording(opts, true);
+      expect(rec.latents).toEqual(plain.latents);
+      expect(rec.steps).toEqual(plain.steps);
+      expect(plain.stats.every((s) => s === null)).toBe(true);
+      const n = opts.numInferenceSteps!;
+      expect(rec.stats.length).toBe(n);
+      // Step 1 runs plainly (warm-up), step 2 records, the rest replay; the CPU runs the ops each time.
+      expect(rec.stats[0]).toEqual({ recorded: false, recordings: 0, runs: 0, plain: 1, reason: '' });
+      expect(rec.stats[n - 1]).toMatchObject({ recorded: false, recordings: 1, runs: n - 1, plain: 1 });
+      expect((rec.stats[n - 1] as { reason: string }).reason).toMatch(/does not record graphs/);
+    });
+  }
+
+  it('the host loop records too and gives the same bits', async () => {
+    pipe.tensorsOnEngine = false;
+    try {
+      const plain = await withRecording({ ...base, numInferenceSteps: 3 }, false);
+      const rec = await withRecording({ ...base, numInferenceSteps: 3 }, true);
+      expect(rec.latents).toEqual(plain.latents);
+      expect(rec.stats[2]).toMatchObject({ recordings: 1, runs: 2, plain: 1 });
+    } finally {
+      pipe.tensorsOnEngine = true;
+    }
+  });
+
+  it('prepareConditioning checks the option; stepStats is null without it and after dispose', async () => {
+    const dit = pipe.transformer!;
+    const text = new Float32Array(2 * 4 * dit.config.captionChannels);
+    const args = {
+      text, textShape: [2, 4, dit.config.captionChannels] as [number, number, number],
+      resolution: new Float32Array([64, 64, 64, 64]), aspectRatio: new Float32Array([1, 1]),
+    };
+    await expect(dit.prepareConditioning({ ...args, recordSteps: 'yes' as unknown as boolean })).rejects.toThrow(/recordSteps must be a boolean/);
+    const off = await dit.prepareConditioning(args);
+    expect(off.stepStats).toBeNull();
+    off.dispose();
+    const on = await dit.prepareConditioning({ ...args, recordSteps: true });
+    expect(on.stepStats).toEqual({ recorded: false, recordings: 0, runs: 0, plain: 0, reason: '' });
+    on.dispose();
+    expect(on.stepStats).toBeNull();
+  });
+});

@@ -1,7 +1,7 @@
 import type { Engine } from '../engine/Engine.js';
 import { callNative } from '../native/binding.js';
 import type {
-  HostTensor, NativeDiTConditioning, NativeDiTForwardArgs, NativeDiTTextArgs, NativePixArtDiT, NativeStateTensor,
+  HostTensor, NativeConditioningArgs, NativeDiTConditioning, NativeDiTForwardArgs, NativePixArtDiT, NativeStateTensor,
 } from '../native/AddonTypes.js';
 import { Component, engineFor, weightsFor, type ComponentLoadOptions } from './Component.js';
 import { readDiTConfig, type DiTConfig } from './configs.js';
@@ -38,9 +38,10 @@ export class PixArtTransformer2DModel extends Component<NativePixArtDiT> {
   /**
    * The text side (embeddings, mask, size conditions) prepared once on the engine, caption
    * projection included; pass it to forward() as `conditioning` for every step of a loop, then
-   * dispose() it.
+   * dispose() it. With `recordSteps` the loop's step is recorded and replayed (a CUDA graph on a
+   * GPU; `stepStats` says what happened).
    */
-  async prepareConditioning(args: Omit<NativeDiTTextArgs, 'text'> & { text: Float32Array | NativeStateTensor }): Promise<NativeDiTConditioning> {
+  async prepareConditioning(args: NativeConditioningArgs): Promise<NativeDiTConditioning> {
     const h = this.live('PixArtTransformer2DModel.prepareConditioning');
     return callNative(() => h.prepareConditioning(args), 'transformer conditioning');
   }

@@ -77,10 +77,26 @@ export interface NativeDiTTextArgs {
  * A NativeDiTTextArgs prepared on the engine (caption projection run once, tensors kept on the
  * device): pass it as `conditioning` so each step only sends latents and timesteps.
  */
+/** What a conditioning prepared with `recordSteps` did with its steps (native DiTStepRecording). */
+export interface NativeStepStats {
+  /** The current recording replays on the device (a CUDA graph); false where every step runs its ops (the CPU, or a capture that failed: see reason). */
+  readonly recorded: boolean;
+  /** Recordings made: one per latent shape and guidance (the first call of each runs plainly as a warm-up). */
+  readonly recordings: number;
+  /** forward() calls served by a recording. */
+  readonly runs: number;
+  /** forward() calls that ran the ops plainly (each recording's warm-up call). */
+  readonly plain: number;
+  /** Why the steps are not replayed on the device; '' when they are. */
+  readonly reason: string;
+}
+
 export interface NativeDiTConditioning {
   /** Rows (the model batch: 2B with guidance). */
   readonly batch: number;
   readonly disposed: boolean;
+  /** With `recordSteps`: what the recording did so far; null otherwise (or once disposed). */
+  readonly stepStats: NativeStepStats | null;
   dispose(): void;
 }
 
@@ -101,6 +117,16 @@ export type NativeDiTForwardArgs = {
   guidance?: { scale: number; epsChannels: number };
 } & (NativeDiTTextArgs | { conditioning: NativeDiTConditioning });
 
+export type NativeConditioningArgs = Omit<NativeDiTTextArgs, 'text'> & {
+  text: Float32Array | NativeStateTensor;
+  /**
+   * forward() calls with this conditioning record their step (model and guidance) at the second
+   * call of a latent shape and guidance and replay the recording after: a CUDA graph on a GPU,
+   * so the host launches the step's kernels once instead of every step. Results are unchanged.
+   */
+  recordSteps?: boolean;
+};
+
 export interface NativePixArtDiT {
   /** Resolves to the model output [B, out_channels, H, W] (eps and, if learned, variance channels), or with `guidance` the guided eps. */
   forward(args: NativeDiTForwardArgs & { output?: 'host' }): Promise<HostTensor>;
@@ -110,7 +136,7 @@ export interface NativePixArtDiT {
    * Prepares the text side once for many forward() calls (rejects what forward() would); `text`
    * may be a state tensor of this engine (e.g. gathered from the text encoder's with gatherState).
    */
-  prepareConditioning(args: Omit<NativeDiTTextArgs, 'text'> & { text: Float32Array | NativeStateTensor }): Promise<NativeDiTConditioning>;
+  prepareConditioning(args: NativeConditioningArgs): Promise<NativeDiTConditioning>;
   dispose(): void;
   readonly disposed: boolean;
 }

@@ -321,6 +321,7 @@ export class PixArtAlphaPipeline {
         noise: noiseSource(gens),
         options,
         onEngine: this.tensorsOnEngine,
+        recordSteps: this.recordSteps,
       });
     } finally {
       if ('text' in emb) emb.text.dispose();
@@ -364,6 +365,15 @@ export class PixArtAlphaPipeline {
    * allocations. Off by default.
    */
   emptyCacheBeforeDecode = false;
+
+  /**
+   * Record the transformer's step (the model and the guidance) at the second denoising step and
+   * replay the recording for the rest: on a GPU a CUDA graph, so the host launches the step's
+   * several hundred kernels once instead of every step (what bounds small images). The results
+   * are the same; on the CPU every step runs its ops as before. Off by default until measured on
+   * a GPU (bench/gpu). PIXART_CUDA_GRAPHS=0 turns the graphs off in the engine.
+   */
+  recordSteps = false;
 
   /** The VAE decode of final latents, unclamped [B, 3, H, W] (diffusers' vae.decode(latents / scaling_factor)). */
   async decodeLatentsRaw(latents: HostTensor, signal?: AbortSignal): Promise<HostTensor> {

@@ -3,7 +3,7 @@ import type { DiTConfig } from '../models/configs.js';
 import type { PixArtTransformer2DModel } from '../models/PixArtTransformer2DModel.js';
 import type { Engine } from '../engine/Engine.js';
 import type { EngineLatents } from '../models/AutoencoderKL.js';
-import type { HostTensor, NativeStateTensor } from '../native/AddonTypes.js';
+import type { HostTensor, NativeStateTensor, NativeStepStats } from '../native/AddonTypes.js';
 import { randnTensor } from '../random/randnTensor.js';
 import { TorchGenerator } from '../random/TorchGenerator.js';
 import { divScalar } from '../schedulers/ops.js';
@@ -102,6 +102,11 @@ export interface DenoiseArgs {
    * exact arithmetic. Falls back to the host loop for schedulers that cannot (dynamic thresholding).
    */
   onEngine?: boolean;
+  /**
+   * Record the transformer step at the second step and replay it after (a CUDA graph on a GPU:
+   * the step's kernels are launched once, not every step). Results are unchanged. Default false.
+   */
+  recordSteps?: boolean;
 }
 
 /**
@@ -110,6 +115,8 @@ export interface DenoiseArgs {
  */
 export class DenoisedLatents {
   readonly shape: number[];
+  /** With recordSteps: what the recording did over the loop (the conditioning's stepStats); null otherwise. */
+  stepStats: NativeStepStats | null = null;
   #host: HostTensor | undefined;
   #device: { sampler: DeviceSampler; x: DeviceSample } | undefined;
 
@@ -240,6 +247,7 @@ export async function denoise(args: DenoiseArgs): Promise<DenoisedLatents> {
   // The text side goes to the engine once (caption projection included) and stays there.
   const conditioning = await transformer.prepareConditioning({
     text, textShape: textShape as [number, number, number], textMask: mask.data, resolution, aspectRatio,
+    recordSteps: args.recordSteps ?? false,
   });
   let done = false;
   try {
@@ -282,9 +290,15 @@ export async function denoise(args: DenoiseArgs): Promise<DenoisedLatents> {
       }
     }
     done = true;
-    if (!sampler) return new DenoisedLatents(shape, { data: x as Float32Array, shape });
-    sampler.release([x as DeviceSample]);
-    return new DenoisedLatents(shape, undefined, { sampler, x: x as DeviceSample });
+    let result: DenoisedLatents;
+    if (!sampler) {
+      result = new DenoisedLatents(shape, { data: x as Float32Array, shape });
+    } else {
+      sampler.release([x as DeviceSample]);
+      result = new DenoisedLatents(shape, undefined, { sampler, x: x as DeviceSample });
+    }
+    result.stepStats = conditioning.stepStats;
+    return result;
   } finally {
     conditioning.dispose();
     if (!done) sampler?.dispose();

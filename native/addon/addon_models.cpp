@@ -115,7 +115,8 @@ class DiTConditioningHandle final : public Napi::ObjectWrap<DiTConditioningHandl
     return DefineClass(env, "DiTConditioning",
                        {InstanceMethod("dispose", &DiTConditioningHandle::Dispose),
                         InstanceAccessor("disposed", &DiTConditioningHandle::Disposed, nullptr),
-                        InstanceAccessor("batch", &DiTConditioningHandle::Batch, nullptr)});
+                        InstanceAccessor("batch", &DiTConditioningHandle::Batch, nullptr),
+                        InstanceAccessor("stepStats", &DiTConditioningHandle::StepStats, nullptr)});
   }
   void Attach(std::shared_ptr<EngineCore> core, std::shared_ptr<PixArtDiT> model, std::shared_ptr<DiTConditioning> c) {
     core_ = std::move(core);
@@ -142,6 +143,19 @@ class DiTConditioningHandle final : public Napi::ObjectWrap<DiTConditioningHandl
   Napi::Value Batch(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), cond_ ? double(cond_->batch) : 0.0);
   }
+  // { recorded, recordings, runs, plain, reason } of a conditioning prepared with recordSteps; null otherwise.
+  Napi::Value StepStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!cond_ || !cond_->steps) return env.Null();
+    const DiTStepStats st = cond_->steps->stats();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("recorded", Napi::Boolean::New(env, st.recorded));
+    o.Set("recordings", Napi::Number::New(env, double(st.recordings)));
+    o.Set("runs", Napi::Number::New(env, double(st.runs)));
+    o.Set("plain", Napi::Number::New(env, double(st.plain)));
+    o.Set("reason", Napi::String::New(env, st.reason));
+    return o;
+  }
   std::shared_ptr<EngineCore> core_;
   std::shared_ptr<PixArtDiT> model_;
   std::shared_ptr<DiTConditioning> cond_;
@@ -154,6 +168,7 @@ class ConditioningJob final : public Job {
     std::vector<float> text, mask, resolution, aspect;
     Tensor text_state;  // or the text as a state tensor of this engine
     Shape ts;
+    bool record_steps = false;
   };
   ConditioningJob(Napi::Env env, std::shared_ptr<EngineCore> core, std::shared_ptr<PixArtDiT> model, Args args)
       : Job(env), core_(std::move(core)), model_(std::move(model)), args_(std::move(args)) {}
@@ -161,7 +176,8 @@ class ConditioningJob final : public Job {
     Backend& be = *core_->backend;
     const Tensor text = args_.text_state.defined() ? be.from_state(args_.text_state).view(args_.ts)
                                                    : be.from_host(args_.text.data(), args_.ts);
-    cond_ = std::make_shared<DiTConditioning>(model_->prepare_conditioning(text, args_.mask, args_.resolution, args_.aspect));
+    cond_ = std::make_shared<DiTConditioning>(
+        model_->prepare_conditioning(text, args_.mask, args_.resolution, args_.aspect, args_.record_steps));
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object obj = g_dit_cond->New({});
@@ -309,7 +325,8 @@ class DiTHandle final : public ModelHandle<DiTHandle, PixArtDiT> {
     }));
   }
 
-  // prepareConditioning({ text, textShape: [N,L,Ct], textMask?, resolution?, aspectRatio? }) -> DiTConditioning
+  // prepareConditioning({ text, textShape: [N,L,Ct], textMask?, resolution?, aspectRatio?, recordSteps? }) -> DiTConditioning
+  // recordSteps: forward() with this conditioning records its step and replays it (a CUDA graph on a GPU).
   Napi::Value PrepareConditioning(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto live = Live(env);
@@ -328,6 +345,10 @@ class DiTHandle final : public ModelHandle<DiTHandle, PixArtDiT> {
     if (!o.Get("textMask").IsUndefined()) a.mask = ArgF32(o.Get("textMask"), "textMask", a.ts[0] * a.ts[1]);
     if (!o.Get("resolution").IsUndefined()) a.resolution = ArgF32(o.Get("resolution"), "resolution", a.ts[0] * 2);
     if (!o.Get("aspectRatio").IsUndefined()) a.aspect = ArgF32(o.Get("aspectRatio"), "aspectRatio", a.ts[0]);
+    if (!o.Get("recordSteps").IsUndefined()) {
+      if (!o.Get("recordSteps").IsBoolean()) throw TypeError(env, "recordSteps must be a boolean");
+      a.record_steps = o.Get("recordSteps").As<Napi::Boolean>().Value();
+    }
     auto core = live.first;
     return core->thread->Submit(env, std::make_unique<ConditioningJob>(env, core, live.second, std::move(a)));
   }

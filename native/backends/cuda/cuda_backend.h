@@ -87,10 +87,20 @@ class CudaBackend final : public Backend {
   Tensor crop(const Tensor& x, int64_t top, int64_t left, int64_t h, int64_t w) override;
   Tensor blend_tiles(const std::vector<std::vector<Tensor>>& rows, int64_t blend, int64_t limit) override;
 
+  // out[b, m] = x[b] + table[m] in one kernel (the default gathers rows through host-built ids).
+  Tensor add_rows(const Tensor& x, const Tensor& table) override;
+  // fn captured into a CUDA graph on this backend's stream, its temporaries in a private set of
+  // the pool (memory_pool.h) held until the graph is destroyed; run() copies the inputs into the
+  // recorded input tensors, launches the graph and copies the outputs out (device to device).
+  // Falls back to the default (fn every step) with the reason when capture fails or is disabled:
+  // PIXART_CUDA_GRAPHS=0, or PIXART_CUDA_PROFILE=1 (its events cannot be captured).
+  std::unique_ptr<StepGraph> record_step(const std::vector<Shape>& input_shapes, StepFn fn, std::string* why_not) override;
+
   // --- beyond Backend ---
   // True if t holds a NaN or +-Inf (a reduction kernel; synchronises).
   bool has_non_finite(const Tensor& t);
   PoolStats memory_stats() const;
+  size_t graph_memory() const;  // bytes the pool holds for live graphs (MemoryPool::private_bytes)
   bool memory_usage(MemoryStats* out) const override;  // the pool's figures + the driver's free/total
   void reset_peak_memory() override;
   bool host_embedding_tables() const override { return true; }
@@ -104,6 +114,7 @@ class CudaBackend final : public Backend {
  private:
   struct Impl;
   struct ProfileScope;
+  friend class CudaStepGraph;
   std::unique_ptr<Impl> impl_;
 
   void enter() const;  // makes this backend's device current for the calling thread

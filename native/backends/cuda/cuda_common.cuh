@@ -23,6 +23,16 @@ inline void check_cuda(cudaError_t e, const char* what) {
 }
 // After a kernel launch: catches bad launch configurations (and earlier asynchronous faults).
 inline void check_launch(const char* what) { check_cuda(cudaGetLastError(), what); }
+// Whether s is being captured into a CUDA graph (CudaBackend::record_step); an error asking counts
+// as capturing (and is cleared). Work that times or synchronises (tuners) must not run then.
+inline bool stream_capturing(cudaStream_t s) {
+  cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(s, &cs) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return true;
+  }
+  return cs != cudaStreamCaptureStatusNone;
+}
 
 // --- float <-> storage type on the device ---
 __device__ __forceinline__ float to_f(float v) { return v; }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../../core/status.h"
+#include "cuda_common.cuh"
 #include "device_buffer.h"
 #include "nhwc_transpose.cuh"
 
@@ -585,9 +586,7 @@ bool CudnnConv::run(DT dt, const ConvArgs& c, int pad_bottom, int pad_right, Mem
   if (!p.tuned) {
     // Never time while the stream is being captured into a graph: the current choice is used and
     // the shape is tuned at its first use outside capture.
-    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
-    const bool capturing = !cuda_ok(cudaStreamIsCapturing(s, &cs)) || cs != cudaStreamCaptureStatusNone;
-    if (!capturing) {
+    if (!stream_capturing(s)) {
       if (tune_ms_ > kTotalBudgetMs) {
         p.tuned = true;
         if (verbose())

@@ -15,6 +15,15 @@ __global__ void binary_bcast_kernel(const T* __restrict__ a, const T* __restrict
 }
 
 template <class T>
+__global__ void add_rows_kernel(const T* __restrict__ x, const T* __restrict__ table, T* __restrict__ y, int64_t n,
+                                int64_t M, int64_t D) {
+  PIXART_GRID_STRIDE(i, n) {
+    const int64_t d = i % D, row = i / D;  // row = b * M + m
+    y[i] = from_f<T>(to_f(x[(row / M) * D + d]) + to_f(table[(row % M) * D + d]));
+  }
+}
+
+template <class T>
 __global__ void scale_kernel(const T* __restrict__ a, float k, T* __restrict__ y, int64_t n) {
   PIXART_GRID_STRIDE(i, n) y[i] = from_f<T>(to_f(a[i]) * k);
 }
@@ -75,6 +84,17 @@ void launch_add(DT dt, const void* a, const void* b, void* y, int64_t n, int64_t
                                                                    static_cast<T*>(y), n, nb);
   });
   check_launch("add");
+}
+
+void launch_add_rows(DT dt, const void* x, const void* table, void* y, int64_t B, int64_t M, int64_t D, cudaStream_t s) {
+  const int64_t n = B * M * D;
+  if (n == 0) return;
+  dispatch(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    add_rows_kernel<T><<<grid_for(n), kThreads, 0, s>>>(static_cast<const T*>(x), static_cast<const T*>(table),
+                                                        static_cast<T*>(y), n, M, D);
+  });
+  check_launch("add_rows");
 }
 
 void launch_mul(DT dt, const void* a, const void* b, void* y, int64_t n, int64_t nb, cudaStream_t s) {

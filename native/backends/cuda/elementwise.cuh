@@ -13,6 +13,8 @@ namespace pixart::cuda {
 // y[i] = a[i] (+|*) b[i % nb]   (b broadcasts over a's leading dims)
 void launch_add(DT dt, const void* a, const void* b, void* y, int64_t n, int64_t nb, cudaStream_t s);
 void launch_mul(DT dt, const void* a, const void* b, void* y, int64_t n, int64_t nb, cudaStream_t s);
+// y[b, m, :] = x[b, :] + table[m, :]   (x [B, D], table [M, D]; Backend::add_rows without its host-built gather)
+void launch_add_rows(DT dt, const void* x, const void* table, void* y, int64_t B, int64_t M, int64_t D, cudaStream_t s);
 void launch_scale(DT dt, const void* a, float k, void* y, int64_t n, cudaStream_t s);
 void launch_activation(DT dt, const void* x, void* y, int64_t n, Act act, cudaStream_t s);
 // y = gelu_tanh(gate) * up

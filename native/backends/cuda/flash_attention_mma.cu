@@ -386,6 +386,9 @@ void flash_attention_mma(DT dt, const AttentionArgs& a, cudaStream_t s, int vari
           if (it != g_tuned.end()) v = it->second;
         }
         if (v < 0 && a.Lq * a.Lk * a.B * a.H < (int64_t(1) << 22)) v = 0;  // small: not worth timing
+        // Never time inside a CUDA-graph capture (events and a sync cannot be captured): schedule 0
+        // is recorded, and the shape is tuned at its first use outside capture.
+        if (v < 0 && stream_capturing(s)) v = 0;
         if (v < 0) {
           // Time each schedule on this call's own buffers (each writes the same output) and keep
           // the fastest. Runs once per shape; synchronises the stream.

@@ -55,6 +55,7 @@ void* MemoryPool::device_malloc(size_t bytes) {
 void* MemoryPool::allocate(size_t bytes, size_t* granted, bool exact) {
   const size_t want = exact ? std::max<size_t>(bytes, 256) : size_class(bytes);
   std::lock_guard<std::mutex> lock(mu_);
+  if (capturing_ && std::this_thread::get_id() == capture_thread_) return allocate_private_locked(bytes, granted);
   if (!exact) {
     auto it = free_.find(want);
     if (it != free_.end() && !it->second.empty()) {
@@ -88,10 +89,96 @@ void* MemoryPool::allocate(size_t bytes, size_t* granted, bool exact) {
   return p;
 }
 
+void* MemoryPool::allocate_private_locked(size_t bytes, size_t* granted) {
+  const size_t want = size_class(bytes);
+  PrivateSet& set = private_[capturing_];
+  void* p = nullptr;
+  auto own = set.free.find(want);
+  if (own != set.free.end() && !own->second.empty()) {  // released earlier in this capture
+    p = own->second.back();
+    own->second.pop_back();
+    st_.cached -= want;
+    st_.cache_hits++;
+  } else {
+    auto shared = free_.find(want);
+    if (shared != free_.end() && !shared->second.empty()) {  // the shared cache's: now the graph's
+      p = shared->second.back().p;
+      shared->second.pop_back();
+      st_.cached -= want;
+      st_.cache_hits++;
+    } else {
+      // cudaMalloc is not a stream operation; relaxed mode lets the capturing thread call it (the
+      // address is fixed at capture and the graph never allocates on replay).
+      cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+      cudaThreadExchangeStreamCaptureMode(&mode);
+      p = device_malloc(want);
+      cudaThreadExchangeStreamCaptureMode(&mode);
+      if (!p) {  // no cache to free here: cudaFree is not allowed while capturing
+        size_t free_b = 0, total_b = 0;
+        cudaMemGetInfo(&free_b, &total_b);
+        cudaGetLastError();
+        fail(StatusCode::kOutOfMemory, "CUDA out of memory on device " + std::to_string(device_) +
+                                           " while capturing a graph: tried to allocate " + mib(want) + " (" +
+                                           mib(st_.in_use) + " in use by this backend, " + mib(free_b) + " free of " +
+                                           mib(total_b) + ")");
+      }
+    }
+    private_owner_[p] = {capturing_, want};
+    set.bytes += want;
+  }
+  st_.in_use += want;
+  st_.peak_in_use = std::max(st_.peak_in_use, st_.in_use);
+  *granted = want;
+  return p;
+}
+
+uint64_t MemoryPool::begin_private() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (capturing_) fail(StatusCode::kInternal, "memory pool: a graph capture is already open");
+  capturing_ = ++next_private_;
+  capture_thread_ = std::this_thread::get_id();
+  private_[capturing_];
+  return capturing_;
+}
+
+void MemoryPool::end_private() noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  capturing_ = 0;
+}
+
+void MemoryPool::release_private(uint64_t id) noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = private_.find(id);
+  if (it == private_.end()) return;
+  if (capturing_ == id) capturing_ = 0;
+  for (auto& [size, blocks] : it->second.free) {
+    for (void* p : blocks) {
+      free_[size].push_back(Cached{p, ++seq_});
+      private_owner_.erase(p);
+    }
+  }
+  // Blocks still in use (a graph output someone holds) go to the shared cache when released.
+  for (auto o = private_owner_.begin(); o != private_owner_.end();) o = o->second.first == id ? private_owner_.erase(o) : std::next(o);
+  private_.erase(it);
+}
+
+size_t MemoryPool::private_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& [id, set] : private_) n += set.bytes;
+  return n;
+}
+
 void MemoryPool::release(void* p, size_t granted, bool exact) noexcept {
   if (!p) return;
   std::lock_guard<std::mutex> lock(mu_);
   st_.in_use -= granted;
+  auto priv = private_owner_.find(p);
+  if (priv != private_owner_.end()) {  // a graph's block: back to its set only
+    private_[priv->second.first].free[granted].push_back(p);
+    st_.cached += granted;
+    return;
+  }
   if (exact) {
     // cudaFree waits for the device, so queued work that still reads the block finishes first.
     int cur = -1;

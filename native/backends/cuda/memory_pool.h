@@ -16,11 +16,23 @@
 // resident with int4 T5 and a tiled decode peak at 4.83 GB instead of 5.60, but a 1024x1024
 // generation takes 1.15-1.32 s instead of 0.88: every cudaFree synchronises the device, and a
 // working set that grows while older blocks are cached evicts blocks it needs again.
+//
+// CUDA graphs (CudaBackend::record_step): while a capture is open, the capturing thread's
+// allocations come from a private set of blocks (begin_private): from that set's own free list,
+// else taken from the shared cache, else from cudaMalloc (in relaxed capture mode, as PyTorch
+// does). Blocks the captured ops release go back to the set only, so within the capture a block
+// is handed out again exactly as a replay will reuse it (a replay runs the ops in the recorded
+// order). After the capture the set belongs to the graph: every replay writes its blocks, so
+// nothing else is given them until the graph is destroyed and release_private() returns them to
+// the shared cache (stream-ordered like every reuse: later work on the stream runs after the
+// graph's last launch). Private blocks are never trimmed or freed by empty_cache().
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace pixart::cuda {
@@ -57,14 +69,29 @@ class MemoryPool {
   // The size class of a request: powers of two up to 1 MiB, then 8 classes per octave.
   static size_t size_class(size_t bytes);
 
+  // Graph capture (above). begin_private: the calling thread's allocations (exact ones too) go to a
+  // new private set until end_private(); one capture at a time per pool. release_private: the
+  // set's blocks go to the shared cache; its blocks still in use go there when released.
+  uint64_t begin_private();
+  void end_private() noexcept;
+  void release_private(uint64_t id) noexcept;
+  // Bytes in private sets (in use or free); for tests and stats.
+  size_t private_bytes() const;
+
  private:
   void* device_malloc(size_t bytes);  // nullptr on cudaErrorMemoryAllocation; throws on other errors
   void empty_cache_locked() noexcept;
   void trim_locked(size_t bytes) noexcept;  // frees the oldest cached blocks, at least `bytes` of them
 
+  void* allocate_private_locked(size_t bytes, size_t* granted);
+
   struct Cached {
     void* p;
     uint64_t seq;  // when it was released: a pool-wide counter
+  };
+  struct PrivateSet {
+    std::map<size_t, std::vector<void*>> free;  // per size class
+    size_t bytes = 0;                           // every block of the set, in use or free
   };
   int device_;
   bool trim_ = false;
@@ -72,6 +99,11 @@ class MemoryPool {
   mutable std::mutex mu_;
   std::map<size_t, std::vector<Cached>> free_;  // per size class, in release order (oldest first)
   PoolStats st_;
+  std::map<uint64_t, PrivateSet> private_;
+  std::unordered_map<void*, std::pair<uint64_t, size_t>> private_owner_;  // block -> (set, size class)
+  uint64_t capturing_ = 0;  // the open set (0: none) and the thread it serves
+  std::thread::id capture_thread_;
+  uint64_t next_private_ = 0;
 };
 
 }  // namespace pixart::cuda
