@@ -13,8 +13,9 @@
 //           GPU give the images they give one after the other, out-of-memory is a typed error
 //   e2e     full size, 1024x1024, 20 steps, CFG: batch 1 and 4, T5 int8 and int4, per component
 //           (encodePrompt, the denoising loop, VAE decode + RGB) and end to end, device memory
-//   engineloop  the scheduler steps on the engine (the default loop) against the host loop: the
-//           same latent bits, and the loop times, at SIZE and at 512 / 256
+//   engineloop  the scheduler steps on the engine (the default loop) against the host loop, and
+//           with the step recorded as a CUDA graph (recordSteps): the same latent bits, and the
+//           loop times, at SIZE and at 512 / 256
 //   lowmem  the low-memory workflow: T5 loaded, prompts encoded, T5 freed; then DiT + VAE
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -381,24 +382,42 @@ async function sectionEngineLoop(): Promise<void> {
         promptEmbeds: emb.promptEmbeds, promptAttentionMask: emb.promptAttentionMask,
         negativePromptEmbeds: emb.negativePromptEmbeds!, negativePromptAttentionMask: emb.negativePromptAttentionMask!,
       };
-      const times: Record<string, number[]> = { engine: [], host: [] };
+      // engine: the default loop; graph: the same with recordSteps (the step as a CUDA graph); host: the host loop.
+      const times: Record<string, number[]> = { engine: [], graph: [], host: [] };
       const latents: Record<string, Float32Array> = {};
-      for (const onEngine of [true, false, true, false, true, false]) {  // interleaved; the first of each is a warm-up
-        pipe.tensorsOnEngine = onEngine;
-        const t0 = performance.now();
-        const r = await pipe.generate(opts);
-        const key = onEngine ? 'engine' : 'host';
-        times[key].push(performance.now() - t0);
-        latents[key] = r.tensor!.data;
+      let stats: unknown = null;
+      const dit = pipe.transformer!;
+      const forwardToState = dit.forwardToState.bind(dit);
+      dit.forwardToState = async (a) => {
+        const t = await forwardToState(a);
+        if ('conditioning' in a && a.conditioning.stepStats) stats = a.conditioning.stepStats;
+        return t;
+      };
+      for (let rep = 0; rep < 3; rep++) {  // interleaved; the first of each is a warm-up
+        for (const key of ['engine', 'graph', 'host']) {
+          pipe.tensorsOnEngine = key !== 'host';
+          pipe.recordSteps = key === 'graph';
+          const t0 = performance.now();
+          const r = await pipe.generate(opts);
+          times[key].push(performance.now() - t0);
+          latents[key] = r.tensor!.data;
+        }
       }
+      delete (dit as { forwardToState?: unknown }).forwardToState;
       pipe.tensorsOnEngine = true;
-      const a = new Uint32Array(latents.engine.buffer), b = new Uint32Array(latents.host.buffer);
-      let differ = 0;
-      for (let i = 0; i < a.length; i++) differ += a[i] !== b[i] ? 1 : 0;
+      pipe.recordSteps = false;
+      const differing = (x: Float32Array, y: Float32Array) => {
+        const a = new Uint32Array(x.buffer, x.byteOffset, x.length), b = new Uint32Array(y.buffer, y.byteOffset, y.length);
+        let n = 0;
+        for (let i = 0; i < a.length; i++) n += a[i] !== b[i] ? 1 : 0;
+        return n;
+      };
       log({
-        section: 'engineloop', size: `${size}x${size}`, steps: STEPS, scheduler, latent_values: a.length, values_differing: differ,
-        max_abs_diff: maxDiff(latents.engine, latents.host).maxAbs,
-        loop_ms_engine: round(median(times.engine.slice(1))), loop_ms_host: round(median(times.host.slice(1))),
+        section: 'engineloop', size: `${size}x${size}`, steps: STEPS, scheduler, latent_values: latents.engine.length,
+        values_differing: differing(latents.engine, latents.host), max_abs_diff: maxDiff(latents.engine, latents.host).maxAbs,
+        graph_values_differing: differing(latents.graph, latents.engine), graph_stats: stats,
+        loop_ms_engine: round(median(times.engine.slice(1))), loop_ms_graph: round(median(times.graph.slice(1))),
+        loop_ms_host: round(median(times.host.slice(1))),
       });
     }
   }

@@ -15,7 +15,8 @@
 #      timed (bench/gpu/models_reference.py)
 #   3. pixart_cuda_bench on the same weights: micro (ops), bench (forward, 20-step loop), check
 #      (CPU fp32 vs diffusers fp32; CUDA f16/bf16/f32 vs CPU fp32), t5 (bf16/int8/int4 vs fp32),
-#      vae (f16/bf16/f32 decode vs fp32, PSNR), memory (device peak of a 1024x1024 generation)
+#      vae (f16/bf16/f32 decode vs fp32, PSNR), memory (device peak of a 1024x1024 generation),
+#      graph (the 20-step device loop with the step as a CUDA graph vs plain, 1024/512/256: times, bits)
 #   5. the TypeScript pipeline through N-API on the same weights (bench/gpu/pipeline_gpu.ts):
 #      fixture cases, async behaviour, end-to-end timings and memory, the low-memory workflow
 # Steps run in the order PIXART_GPU_STEPS lists them (default 1,4,2,3,5); PIXART_GPU_SECTIONS picks
@@ -69,7 +70,7 @@ step_2() {
 step_3() {
   stamp "3. pixart_cuda_bench"
   : > "$out/ours.jsonl"
-  for sec in $(echo "${PIXART_GPU_SECTIONS:-micro,bench,check,t5,vae,memory}" | tr , ' '); do  # one process each: a fault stays in its section
+  for sec in $(echo "${PIXART_GPU_SECTIONS:-micro,bench,graph,check,t5,vae,memory}" | tr , ' '); do  # one process each: a fault stays in its section
     timeout "${PIXART_GPU_T3:-90}" "$work/bin/pixart_cuda_bench" --model "$work/transformer" --inputs "$work/inputs" \
       --t5 "$work/text_encoder" --t5-inputs "$work/t5_inputs" --vae "$work/vae" --vae-inputs "$work/vae_inputs" \
       --threads "$(nproc)" --no-cpu "${PIXART_GPU_NO_CPU:-0}" --sections "$sec" >> "$out/ours.jsonl" 2>> "$out/ours.err" || { rc=$?; status=1; echo "section $sec: exit $rc"; }

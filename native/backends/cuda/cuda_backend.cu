@@ -1003,8 +1003,6 @@ std::unique_ptr<StepGraph> CudaBackend::record_step(const std::vector<Shape>& in
   return g;
 }
 
-size_t CudaBackend::graph_memory() const { return impl_->pool->private_bytes(); }
-
 // --- beyond Backend ---
 
 bool CudaBackend::has_non_finite(const Tensor& t) {

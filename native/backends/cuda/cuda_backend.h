@@ -100,7 +100,6 @@ class CudaBackend final : public Backend {
   // True if t holds a NaN or +-Inf (a reduction kernel; synchronises).
   bool has_non_finite(const Tensor& t);
   PoolStats memory_stats() const;
-  size_t graph_memory() const;  // bytes the pool holds for live graphs (MemoryPool::private_bytes)
   bool memory_usage(MemoryStats* out) const override;  // the pool's figures + the driver's free/total
   void reset_peak_memory() override;
   bool host_embedding_tables() const override { return true; }

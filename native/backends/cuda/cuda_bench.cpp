@@ -1,7 +1,7 @@
 // pixart_cuda_bench: full-size checks and timings of the CUDA backend on a GPU machine (a tool,
 // not a test; bench/gpu/run.sh drives it). Never run in CI.
 //
-//   pixart_cuda_bench --model <transformer folder> --inputs <dir> [--threads N] [--sections check,bench,micro]
+//   pixart_cuda_bench --model <transformer folder> --inputs <dir> [--threads N] [--sections check,bench,micro,t5,vae,memory,graph]
 //
 // <dir> holds what bench/gpu/dit_reference.py wrote: inputs (float32 .bin files) and diffusers'
 // fp32 outputs on the same random weights. Sections:
@@ -321,6 +321,62 @@ void section_bench(const Args& a) {
               median(guided_loops), max_abs, max_ref, peak_bytes(*g));
 }
 
+// ---------------------------------------------------------------- graph
+
+// The 20-step CFG loop with everything on the device and no sync until the end (how the
+// pipeline's engine loop runs: latents, eps and the update stay there), with the step recorded as
+// a CUDA graph (prepare_conditioning(record_steps)) against the same loop running its ops every
+// step, at 1024, 512 and 256. The final latents must be the same bits.
+void section_graph(const Args& a) {
+  CudaPtr g = make_cuda(PIXART_CUDA_F16);
+  auto model = PixArtDiT::load(*g, a.model);
+  const DiTConfig cfg = model->config();
+  const Data d = load_data(a.inputs, cfg);
+  const int64_t C = cfg.in_channels;
+  const float scale = 4.5f;
+  for (int64_t side : {128, 64, 32}) {
+    Case c{std::to_string(side * 8), side, side, {}, {}};
+    c.latents.assign(d.sq.latents.begin(), d.sq.latents.begin() + size_t(C * side * side));
+    const DiTInputs both = make_inputs(*g, cfg, d, c, 2);
+    auto loop = [&](bool record, std::vector<float>* final_latents, DiTStepStats* stats, double* enqueue_ms) {
+      const DiTConditioning cond =
+          model->prepare_conditioning(both.text, both.text_mask, both.resolution, both.aspect_ratio, record);
+      Tensor z = g->from_host(c.latents.data(), {1, C, side, side});
+      sync(*g);
+      const auto t0 = Clock::now();
+      for (int step = 0; step < 20; step++) {
+        const Tensor eps = model->forward_conditioned(z, std::vector<float>(2, 999.f - 50.f * step), cond, &scale, C);
+        z = g->add(z, g->scale(eps, -0.05f));
+      }
+      if (enqueue_ms) *enqueue_ms = ms_since(t0);
+      sync(*g);
+      const double ms = ms_since(t0);
+      if (final_latents) *final_latents = down(*g, z);
+      if (stats && cond.steps) *stats = cond.steps->stats();
+      return ms;
+    };
+    std::vector<double> plain_ms, graph_ms, plain_enq, graph_enq;
+    std::vector<float> plain_final, graph_final;
+    DiTStepStats st;
+    for (int rep = 0; rep < 4; rep++) {  // rep 0 warms up both
+      double e1 = 0, e2 = 0;
+      const double p = loop(false, &plain_final, nullptr, &e1);
+      const double q = loop(true, &graph_final, &st, &e2);
+      if (rep == 0) continue;
+      plain_ms.push_back(p), graph_ms.push_back(q), plain_enq.push_back(e1), graph_enq.push_back(e2);
+    }
+    size_t differ = 0;
+    for (size_t k = 0; k < plain_final.size(); k++) differ += std::memcmp(&plain_final[k], &graph_final[k], 4) != 0;
+    std::printf("{\"section\":\"graph\",\"what\":\"20-step CFG loop on the device %lldx%lld\",\"plain_ms\":%.2f,"
+                "\"graph_ms\":%.2f,\"speedup\":%.3f,\"plain_enqueue_ms\":%.2f,\"graph_enqueue_ms\":%.2f,"
+                "\"differing_values\":%zu,\"recorded\":%s,\"recordings\":%lld,\"runs\":%lld,\"reason\":\"%s\"}\n",
+                (long long)(side * 8), (long long)(side * 8), median(plain_ms), median(graph_ms),
+                median(plain_ms) / median(graph_ms), median(plain_enq), median(graph_enq), differ,
+                st.recorded ? "true" : "false", (long long)st.recordings, (long long)st.runs, st.reason.c_str());
+    std::fflush(stdout);
+  }
+}
+
 // ---------------------------------------------------------------- micro
 
 void section_micro(const Args& a) {
@@ -573,13 +629,13 @@ int main(int argc, char** argv) {
     }
   }
   if (a.model.empty()) {
-    std::fprintf(stderr, "usage: pixart_cuda_bench --model <transformer folder> --inputs <dir> [--threads N] [--sections check,bench,micro]\n");
+    std::fprintf(stderr, "usage: pixart_cuda_bench --model <transformer folder> --inputs <dir> [--threads N] [--sections check,bench,micro,t5,vae,memory,graph]\n");
     return 2;
   }
   int failures = 0;
   const std::pair<const char*, void (*)(const Args&)> sections[] = {
       {"micro", section_micro}, {"bench", section_bench}, {"check", section_check},
-      {"t5", section_t5},       {"vae", section_vae},     {"memory", section_memory}};
+      {"t5", section_t5},       {"vae", section_vae},     {"memory", section_memory}, {"graph", section_graph}};
   for (const auto& s : sections) {
     if (a.sections.find(s.first) == std::string::npos) continue;
     const Status st = guarded([&] { s.second(a); });

@@ -611,6 +611,17 @@ TEST_CASE("cuda layout ops: upsample, NCHW<->NLC, patchify, unpatchify, slice, e
   const int32_t ids[] = {5, 0, 9, 5, 2};
   op_case("embedding", {{rnd(10 * 24, 87), {10, 24}}},
           [&](Backend& be, const std::vector<Tensor>& t) { return be.embedding(t[0], ids, 5); });
+  op_case("add_rows", {{rnd(3 * 24, 88), {3, 24}}, {rnd(6 * 24, 89), {6, 24}}},
+          [](Backend& be, const std::vector<Tensor>& t) { return be.add_rows(t[0], t[1]); });
+  for (const Mode& m : kModes) {  // the kernel against Backend's default (gather + add) on the device: same bits
+    CAPTURE(m.name);
+    Backend& g = cuda(m.compute);
+    const auto x = rnd(3 * 24, 90), t = rnd(6 * 24, 91);
+    const Tensor tx = g.from_host(x.data(), {3, 24}), tt = g.from_host(t.data(), {6, 24});
+    const Tensor k = g.add_rows(tx, tt);
+    CHECK(k.shape == Shape{3, 6, 24});
+    CHECK(down(g, k) == down(g, g.Backend::add_rows(tx, tt)));
+  }
   Backend& g = cuda(PIXART_CUDA_F16);
   const auto table = rnd(10 * 4, 1);
   const int32_t bad[] = {3, 10};
@@ -1110,4 +1121,108 @@ TEST_CASE("cuda VAE decode and encode (tiny fixture) match the CPU backend") {
     expect_model_close("VAE decode", m, decode(cuda(m.compute)), dref);
     expect_model_close("VAE encode", m, encode(cuda(m.compute)), eref);
   }
+}
+
+// ================================================================ recorded steps (CUDA graphs)
+
+TEST_CASE("cuda recorded steps: the DiT step as a CUDA graph gives the plain steps' bits, and its memory comes back") {
+  REQUIRE_CUDA();
+  for (const Mode& m : kModes) {
+    CAPTURE(m.name);
+    CudaPtr owned = make_cuda(m.compute);  // a backend of its own: the pool figures below are this case's
+    Backend& g = *owned;
+    auto dit = PixArtDiT::load(g, kFixtures + "/pixart-tiny/transformer");
+    const int64_t B = 1, C = 4, H = 8, W = 12, L = 7, Cc = dit->config().caption_channels;
+    const auto txt = rnd(2 * B * L * Cc, 102);
+    const Tensor text = g.from_host(txt.data(), {2 * B, L, Cc});
+    std::vector<float> mask(size_t(2 * B * L), 1.f);
+    mask[size_t(L - 1)] = 0.f;
+    const std::vector<float> res = {64.f, 96.f, 64.f, 96.f}, ar = {8.f / 12.f, 8.f / 12.f};
+    const float scale = 4.5f;
+    auto latents = [&](int step) {
+      const auto z = rnd(B * C * H * W, 200 + uint32_t(step));
+      return g.from_host(z.data(), {B, C, H, W});
+    };
+    auto timesteps = [&](int step) { return std::vector<float>(size_t(2 * B), 999.f - 200.f * float(step)); };
+    {  // warm-up outside the figures: GEMM plans, the position table of this grid, attention tuning
+      const DiTConditioning c = dit->prepare_conditioning(text, mask, res, ar);
+      down(g, dit->forward_conditioned(latents(0), timesteps(0), c, &scale, C));
+    }
+    PixartCudaMemoryStats before{}, during{}, after{};
+    REQUIRE(pixart_cuda_memory_stats(&g, &before) == 0);
+    {
+      const DiTConditioning plain = dit->prepare_conditioning(text, mask, res, ar);
+      const DiTConditioning rec = dit->prepare_conditioning(text, mask, res, ar, true);
+      Tensor kept;
+      std::vector<float> kept_values;
+      for (int step = 0; step < 6; step++) {  // new latents and timesteps every step
+        CAPTURE(step);
+        const Tensor z = latents(step);
+        const std::vector<float> want = down(g, dit->forward_conditioned(z, timesteps(step), plain, &scale, C));
+        const Tensor got = dit->forward_conditioned(z, timesteps(step), rec, &scale, C);
+        const std::vector<float> got_v = down(g, got);
+        CHECK(got_v == want);
+        if (step == 2) kept = got, kept_values = got_v;
+      }
+      CHECK(down(g, kept) == kept_values);  // later replays did not write over an earlier step's output
+      const DiTStepStats st = rec.steps->stats();
+      MESSAGE("recorded " << st.recorded << ", recordings " << st.recordings << ", runs " << st.runs << ", plain "
+                          << st.plain << (st.reason.empty() ? "" : ", reason: ") << st.reason);
+      CHECK(st.recorded);
+      CHECK(st.reason.empty());
+      CHECK(st.recordings == 1);
+      CHECK(st.runs == 5);
+      CHECK(st.plain == 1);
+      // The graph's temporaries stay the graph's: emptying the cache does not free them.
+      REQUIRE(pixart_cuda_empty_cache(&g, nullptr, nullptr, 0) == 0);
+      REQUIRE(pixart_cuda_memory_stats(&g, &during) == 0);
+      CHECK(during.cached > 0);
+    }
+    // The conditionings (and the graph) gone: every block is back in the shared cache, none in use.
+    REQUIRE(pixart_cuda_memory_stats(&g, &after) == 0);
+    CHECK(after.in_use == before.in_use);
+    REQUIRE(pixart_cuda_empty_cache(&g, nullptr, nullptr, 0) == 0);
+    REQUIRE(pixart_cuda_memory_stats(&g, &after) == 0);
+    CHECK(after.cached == 0);
+    CHECK(after.reserved == after.in_use);
+    MESSAGE("graph temporaries held while it lived: " << during.cached << " bytes");
+  }
+}
+
+TEST_CASE("cuda recorded steps: a step that cannot be captured runs plainly, says why, and the backend stays usable") {
+  REQUIRE_CUDA();
+  Backend& g = cuda(PIXART_CUDA_F16);
+  int calls = 0;
+  std::string why;
+  auto step = g.record_step({{4}}, [&](const std::vector<Tensor>& in) {
+    calls++;
+    std::vector<float> host(4);
+    g.to_host(in[0], host.data());  // a synchronisation: not allowed while capturing
+    return std::vector<Tensor>{g.scale(in[0], 2.f)};
+  }, &why);
+  REQUIRE(step);
+  MESSAGE("reason: " << why);
+  CHECK_FALSE(step->recorded());
+  CHECK(why.find("could not be captured") != std::string::npos);
+  const std::vector<float> x = {1.f, 2.f, 3.f, 4.f};
+  CHECK(down(g, step->run({g.from_host(x.data(), {4})})[0]) == std::vector<float>{2.f, 4.f, 6.f, 8.f});
+  CHECK(down(g, g.scale(g.from_host(x.data(), {4}), 3.f)) == std::vector<float>{3.f, 6.f, 9.f, 12.f});
+  CHECK(code_of([&] { step->run({g.from_host(x.data(), {2, 2})}); }) == StatusCode::kInvalidArgument);
+
+  // A capturable step: replays on new inputs, and rejects tensors of the wrong shape.
+  auto twice = g.record_step({{4}}, [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{g.scale(in[0], 2.f)}; }, &why);
+  REQUIRE(twice->recorded());
+  CHECK(why.empty());
+  for (float k : {1.f, -3.f, 0.5f}) {
+    const std::vector<float> v = {k, 2 * k, 3 * k, 4 * k};
+    CHECK(down(g, twice->run({g.from_host(v.data(), {4})})[0]) == std::vector<float>{2 * k, 4 * k, 6 * k, 8 * k});
+  }
+  CHECK(code_of([&] { twice->run({g.from_host(x.data(), {2, 2})}); }) == StatusCode::kInvalidArgument);
+
+  // PIXART_CUDA_GRAPHS=0 turns recording off.
+  setenv("PIXART_CUDA_GRAPHS", "0", 1);
+  auto off = g.record_step({{4}}, [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{g.scale(in[0], 2.f)}; }, &why);
+  unsetenv("PIXART_CUDA_GRAPHS");
+  CHECK_FALSE(off->recorded());
+  CHECK(why.find("PIXART_CUDA_GRAPHS=0") != std::string::npos);
 }

@@ -123,8 +123,7 @@ void* MemoryPool::allocate_private_locked(size_t bytes, size_t* granted) {
                                            mib(total_b) + ")");
       }
     }
-    private_owner_[p] = {capturing_, want};
-    set.bytes += want;
+    private_owner_[p] = capturing_;
   }
   st_.in_use += want;
   st_.peak_in_use = std::max(st_.peak_in_use, st_.in_use);
@@ -158,15 +157,8 @@ void MemoryPool::release_private(uint64_t id) noexcept {
     }
   }
   // Blocks still in use (a graph output someone holds) go to the shared cache when released.
-  for (auto o = private_owner_.begin(); o != private_owner_.end();) o = o->second.first == id ? private_owner_.erase(o) : std::next(o);
+  for (auto o = private_owner_.begin(); o != private_owner_.end();) o = o->second == id ? private_owner_.erase(o) : std::next(o);
   private_.erase(it);
-}
-
-size_t MemoryPool::private_bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  size_t n = 0;
-  for (const auto& [id, set] : private_) n += set.bytes;
-  return n;
 }
 
 void MemoryPool::release(void* p, size_t granted, bool exact) noexcept {
@@ -175,7 +167,7 @@ void MemoryPool::release(void* p, size_t granted, bool exact) noexcept {
   st_.in_use -= granted;
   auto priv = private_owner_.find(p);
   if (priv != private_owner_.end()) {  // a graph's block: back to its set only
-    private_[priv->second.first].free[granted].push_back(p);
+    private_[priv->second].free[granted].push_back(p);
     st_.cached += granted;
     return;
   }

@@ -75,8 +75,6 @@ class MemoryPool {
   uint64_t begin_private();
   void end_private() noexcept;
   void release_private(uint64_t id) noexcept;
-  // Bytes in private sets (in use or free); for tests and stats.
-  size_t private_bytes() const;
 
  private:
   void* device_malloc(size_t bytes);  // nullptr on cudaErrorMemoryAllocation; throws on other errors
@@ -91,7 +89,6 @@ class MemoryPool {
   };
   struct PrivateSet {
     std::map<size_t, std::vector<void*>> free;  // per size class
-    size_t bytes = 0;                           // every block of the set, in use or free
   };
   int device_;
   bool trim_ = false;
@@ -100,7 +97,7 @@ class MemoryPool {
   std::map<size_t, std::vector<Cached>> free_;  // per size class, in release order (oldest first)
   PoolStats st_;
   std::map<uint64_t, PrivateSet> private_;
-  std::unordered_map<void*, std::pair<uint64_t, size_t>> private_owner_;  // block -> (set, size class)
+  std::unordered_map<void*, uint64_t> private_owner_;  // a private block -> its set
   uint64_t capturing_ = 0;  // the open set (0: none) and the thread it serves
   std::thread::id capture_thread_;
   uint64_t next_private_ = 0;
