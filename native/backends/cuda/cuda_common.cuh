@@ -34,6 +34,11 @@ inline bool stream_capturing(cudaStream_t s) {
   return cs != cudaStreamCaptureStatusNone;
 }
 
+// A kernel's dynamic shared memory limit raised to `smem` bytes (when above the 48 KB default),
+// once per kernel and device: the attribute stays set, so later launches (and CUDA-graph
+// captures of them) make no attribute call. Defined in cuda_common.cu.
+void set_max_dynamic_smem(const void* kernel, size_t smem, const char* what);
+
 // --- float <-> storage type on the device ---
 __device__ __forceinline__ float to_f(float v) { return v; }
 __device__ __forceinline__ float to_f(__half v) { return __half2float(v); }

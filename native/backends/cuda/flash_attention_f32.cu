@@ -153,10 +153,7 @@ void launch_dc(const AttentionArgs& a, cudaStream_t s) {
   constexpr int DP = DC * 32;
   const size_t smem = (size_t(kRows) * DP + size_t(kKeys) * (DP + 1) + size_t(kKeys) * DP + kRows * kKeys) * sizeof(float);
   auto kernel = flash_f32_kernel<DC>;
-  if (smem > 48 * 1024) {
-    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
-               "attention shared memory");
-  }
+  set_max_dynamic_smem(reinterpret_cast<const void*>(kernel), smem, "attention shared memory");
   const dim3 grid(unsigned((a.Lq + kRows - 1) / kRows), unsigned(a.H), unsigned(a.B));
   kernel<<<grid, kCta, smem, s>>>(static_cast<const float*>(a.q), static_cast<const float*>(a.k),
                                   static_cast<const float*>(a.v), static_cast<float*>(a.o),

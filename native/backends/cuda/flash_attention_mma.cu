@@ -284,10 +284,7 @@ void launch_one(const FlashParams& p, int64_t B, int64_t H, cudaStream_t s) {
   constexpr int kBM = kWarps * 16 * kMT;
   const size_t smem = size_t(kBM + 2 * kBN) * (DP + 8) * sizeof(T);
   auto kernel = flash_mma_kernel<T, DP, DN, kMT, kWarps, kBN, kBias, kQSmem, kMinBlocks>;
-  if (smem > 48 * 1024) {
-    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
-               "attention shared memory");
-  }
+  set_max_dynamic_smem(reinterpret_cast<const void*>(kernel), smem, "attention shared memory");
   const dim3 grid(unsigned((p.Lq + kBM - 1) / kBM), unsigned(H), unsigned(B));
   kernel<<<grid, kWarps * 32, smem, s>>>(p);
   check_launch("attention");
