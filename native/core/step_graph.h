@@ -7,7 +7,9 @@
 //   conditioning, scalars it closes over), because a replay reuses the recorded ops as they were:
 //   fn may not read host memory that changes, synchronise, or decide anything from tensor values.
 //   StepGraph::run(inputs) -> fn(inputs) for new inputs of the same shapes, as fresh tensors that
-//   later runs do not overwrite.
+//   later runs do not overwrite. A StepGraph keeps fn, and so every tensor fn holds, for its life:
+//   the tensors the recorded ops read must not be freed (their memory handed out again) while the
+//   recording can still run; tensors fn reaches another way (a model's weights) must outlive it.
 //
 // The default here (the CPU backend, and any backend that does not record) calls fn on every run:
 // the ops run as they would have without a recording. A backend that records and fails to (a

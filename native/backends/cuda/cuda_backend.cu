@@ -921,6 +921,7 @@ class CudaStepGraph final : public StepGraph {
     if (exec_) cudaGraphExecDestroy(exec_);  // a launch in flight completes first (freed asynchronously)
     outputs_.clear();
     inputs_.clear();
+    fn_ = nullptr;
     if (pool_id_) pool_->release_private(pool_id_);  // later work on the stream runs after the last launch
     cudaGetLastError();
   }
@@ -950,6 +951,9 @@ class CudaStepGraph final : public StepGraph {
 
   CudaBackend& be_;
   std::vector<Shape> shapes_;
+  // What fn closes over (tensors the recorded ops read: a conditioning's text, the size features,
+  // the position table) lives as long as the graph, so no block the graph reads is handed out again.
+  StepFn fn_;
   std::vector<Tensor> inputs_, outputs_;  // the recorded ops read inputs_ and write outputs_
   cudaGraphExec_t exec_ = nullptr;
   std::shared_ptr<MemoryPool> pool_;
@@ -999,6 +1003,7 @@ std::unique_ptr<StepGraph> CudaBackend::record_step(const std::vector<Shape>& in
     g.reset();  // its private set back to the shared cache (nothing ran in it)
     return plain("the step could not be captured into a CUDA graph (" + failure + "): the ops run every step");
   }
+  g->fn_ = std::move(fn);
   if (why_not) why_not->clear();
   return g;
 }

@@ -1157,6 +1157,14 @@ TEST_CASE("cuda recorded steps: the DiT step as a CUDA graph gives the plain ste
       std::vector<float> kept_values;
       for (int step = 0; step < 6; step++) {  // new latents and timesteps every step
         CAPTURE(step);
+        // Blocks freed since the recording are handed out again and filled with NaN: a graph that
+        // read a tensor it did not keep alive (the step's size features, say) would see them.
+        std::vector<Tensor> junk;
+        for (int64_t n : {int64_t(2 * 768), int64_t(2 * 256), int64_t(64), int64_t(256), int64_t(1024), int64_t(4096),
+                          int64_t(16384), int64_t(65536), int64_t(2 * L), int64_t(2 * L * Cc)}) {
+          const std::vector<float> nan(size_t(n), std::nanf(""));
+          for (int k = 0; k < 3; k++) junk.push_back(g.from_host(nan.data(), {n}));
+        }
         const Tensor z = latents(step);
         const std::vector<float> want = down(g, dit->forward_conditioned(z, timesteps(step), plain, &scale, C));
         const Tensor got = dit->forward_conditioned(z, timesteps(step), rec, &scale, C);

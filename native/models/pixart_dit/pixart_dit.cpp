@@ -362,16 +362,22 @@ Tensor PixArtDiT::recorded_step(DiTStepRecording& rec, const DiTGraphInputs& g, 
   int32_t scale_bits = 0;
   std::memcpy(&scale_bits, &scale, sizeof scale_bits);
   key.insert(key.end(), {guidance_scale ? 1 : 0, scale_bits, eps_channels});
+  // Only the engine thread changes the recording; the lock is for stats() readers, and is not
+  // held while the ops run or are captured.
   std::unique_lock<std::mutex> lock(rec.mu);
   if (rec.graph && rec.key != key) rec.graph.reset();
-  if (!rec.graph) {
-    if (rec.warm_key != key) {  // the first call of this kind: plain ops (warm-up)
-      rec.warm_key = key;
-      rec.st.plain++;
-      lock.unlock();
-      const Tensor out = forward_graph(g);
-      return guidance_scale ? guide(out, scale, eps_channels) : out;
-    }
+  const bool warm_up = !rec.graph && rec.warm_key != key;
+  if (warm_up) {  // the first call of this kind: plain ops (lazy set-up happens outside the recording)
+    rec.warm_key = key;
+    rec.st.plain++;
+  }
+  StepGraph* graph = rec.graph.get();
+  lock.unlock();
+  if (warm_up) {
+    const Tensor out = forward_graph(g);
+    return guidance_scale ? guide(out, scale, eps_channels) : out;
+  }
+  if (!graph) {
     // The inputs that change every step; the closure holds the rest (fixed by the conditioning).
     DiTGraphInputs fixed = g;
     fixed.latents = Tensor();
@@ -385,16 +391,20 @@ Tensor PixArtDiT::recorded_step(DiTStepRecording& rec, const DiTGraphInputs& g, 
       return std::vector<Tensor>{guided ? guide(out, scale, eps_channels) : out};
     };
     std::string why_not;
-    rec.graph = be_.record_step({g.latents.shape, g.timestep_features.shape}, std::move(fn), &why_not);
+    std::unique_ptr<StepGraph> made = be_.record_step({g.latents.shape, g.timestep_features.shape}, std::move(fn), &why_not);
+    lock.lock();
+    rec.graph = std::move(made);
     rec.key = key;
     rec.st.recordings++;
     rec.st.recorded = rec.graph->recorded();
     rec.st.reason = rec.st.recorded ? "" : why_not;
+    graph = rec.graph.get();
+    lock.unlock();
   }
+  Tensor out = graph->run({g.latents, g.timestep_features})[0];
+  lock.lock();
   rec.st.runs++;
-  StepGraph& graph = *rec.graph;
-  lock.unlock();  // the engine thread is the only caller; the lock guards stats() readers
-  return graph.run({g.latents, g.timestep_features})[0];
+  return out;
 }
 
 Tensor PixArtDiT::forward_conditioned(const Tensor& latents, const std::vector<float>& timesteps,
