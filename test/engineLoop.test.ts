@@ -207,28 +207,31 @@ describe('engine tensors of the loop are freed', () => {
   });
 });
 
-describe('emptyCacheBeforeDecode', () => {
-  it('gives the cached blocks back once, between the loop and the decode, on a GPU engine only', async () => {
+describe('emptyCacheBetweenPhases', () => {
+  it('gives the cached blocks back between the loop and the decode and after the decode, on a GPU engine only', async () => {
     const calls: string[] = [];
     const restore = [
       patch(engine, 'emptyCache', (orig) => async () => { calls.push('emptyCache'); return orig(); }),
       patch(pipe.vae!, 'decodeToRgb', (orig) => async (z) => { calls.push('decode'); return orig(z); }),
     ];
     try {
-      pipe.emptyCacheBeforeDecode = true;
+      pipe.emptyCacheBetweenPhases = true;
       await pipe.generate({ ...base, numInferenceSteps: 2 });
       expect(calls).toEqual(['decode']);  // the CPU engine has no cache to give back
       calls.length = 0;
       Object.defineProperty(engine, 'device', { value: 'cuda', configurable: true });  // as a GPU engine would say
       await pipe.generate({ ...base, numInferenceSteps: 2 });
-      expect(calls).toEqual(['emptyCache', 'decode']);
+      expect(calls).toEqual(['emptyCache', 'decode', 'emptyCache']);
       calls.length = 0;
-      pipe.emptyCacheBeforeDecode = false;
+      await pipe.generate({ ...base, numInferenceSteps: 2, outputType: 'latent' });  // no decode: nothing to separate
+      expect(calls).toEqual([]);
+      calls.length = 0;
+      pipe.emptyCacheBetweenPhases = false;
       await pipe.generate({ ...base, numInferenceSteps: 2 });
       expect(calls).toEqual(['decode']);
     } finally {
       delete (engine as { device?: string }).device;
-      pipe.emptyCacheBeforeDecode = false;
+      pipe.emptyCacheBetweenPhases = false;
       restore.forEach((r) => r());
     }
   });

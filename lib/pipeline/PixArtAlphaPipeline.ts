@@ -15,7 +15,9 @@ import type { Scheduler } from '../schedulers/types.js';
 import { preprocessText } from '../text/cleanCaption.js';
 import { T5Tokenizer } from '../text/T5Tokenizer.js';
 import { rgbToImages, toFloatNHWC, toImages } from './images.js';
-import { denoise, generatorsFor, noiseSource, prepareLatents, resolveSize, type DenoisedLatents, type EngineTextEmbeddings } from './denoise.js';
+import {
+  denoise, generatorsFor, noiseSource, prepareLatents, resolveSize, type DenoisedLatents, type EngineTextEmbeddings, type ResolvedSize,
+} from './denoise.js';
 import { concatRows, repeatRows, tokenizeBatch } from './tensors.js';
 import type { EncodePromptOptions, GenerateOptions, GenerateResult, OutputType, PromptEmbeddings } from './types.js';
 import { checkEmbeds, checkPositiveInt, checkPrompt, checkTensor, invalid, throwIfAborted } from './validate.js';
@@ -330,23 +332,31 @@ export class PixArtAlphaPipeline {
       if (outputType === 'latent') return { tensor: await latents.toHost(), generatedHeight: size.height, generatedWidth: size.width };
       const vae = this.vae!;
       throwIfAborted(options.signal);
-      if (this.emptyCacheBeforeDecode && vae.engine.device !== 'cpu') await vae.engine.emptyCache();
-      // z = latents / scaling_factor, made on the engine when the latents are there (the same engine as the VAE).
-      const z = await latents.scaled(vae.config.scalingFactor, vae.engine);
-      // Images at the generated size (no binning, or a request that is its own bin): the engine
-      // makes the RGB bytes (on a GPU on the device), the bytes toImages(toFloatNHWC(...)) gives.
-      // Otherwise the float image is resized first, as diffusers does, and converted here.
-      if (outputType === 'image' && (!size.binned || (size.height === size.origHeight && size.width === size.origWidth))) {
-        return { images: rgbToImages(await vae.decodeToRgb(z)), generatedHeight: size.height, generatedWidth: size.width };
-      }
-      const decodedRaw = await vae.decode(z);
-      const decoded = size.binned ? resizeAndCropTensor(decodedRaw.data, decodedRaw.shape as [number, number, number, number], size.origWidth, size.origHeight) : decodedRaw;
-      const nhwc = toFloatNHWC(decoded);
-      if (outputType === 'float') return { tensor: nhwc, generatedHeight: size.height, generatedWidth: size.width };
-      return { images: toImages(nhwc), generatedHeight: size.height, generatedWidth: size.width };
+      const gpu = this.emptyCacheBetweenPhases && vae.engine.device !== 'cpu';
+      if (gpu) await vae.engine.emptyCache();  // the loop's cached blocks, before the decode's working set
+      const out = await this.#decodeOutput(latents, size, outputType);
+      if (gpu) await vae.engine.emptyCache();  // the decode's, before the next generation's loop
+      return out;
     } finally {
       latents.dispose();
     }
+  }
+
+  async #decodeOutput(latents: DenoisedLatents, size: ResolvedSize, outputType: 'image' | 'float'): Promise<GenerateResult> {
+    const vae = this.vae!;
+    // z = latents / scaling_factor, made on the engine when the latents are there (the same engine as the VAE).
+    const z = await latents.scaled(vae.config.scalingFactor, vae.engine);
+    // Images at the generated size (no binning, or a request that is its own bin): the engine
+    // makes the RGB bytes (on a GPU on the device), the bytes toImages(toFloatNHWC(...)) gives.
+    // Otherwise the float image is resized first, as diffusers does, and converted here.
+    if (outputType === 'image' && (!size.binned || (size.height === size.origHeight && size.width === size.origWidth))) {
+      return { images: rgbToImages(await vae.decodeToRgb(z)), generatedHeight: size.height, generatedWidth: size.width };
+    }
+    const decodedRaw = await vae.decode(z);
+    const decoded = size.binned ? resizeAndCropTensor(decodedRaw.data, decodedRaw.shape as [number, number, number, number], size.origWidth, size.origHeight) : decodedRaw;
+    const nhwc = toFloatNHWC(decoded);
+    if (outputType === 'float') return { tensor: nhwc, generatedHeight: size.height, generatedWidth: size.width };
+    return { images: toImages(nhwc), generatedHeight: size.height, generatedWidth: size.width };
   }
 
   /**
@@ -359,12 +369,13 @@ export class PixArtAlphaPipeline {
   tensorsOnEngine = true;
 
   /**
-   * On a GPU, give the engine's cached blocks back to the device between the denoising loop and
-   * the VAE decode (Engine.emptyCache()), so the pool does not hold the transformer's and the
-   * VAE's working sets at once: a lower peak for one device sync and the next loop's first
-   * allocations. Off by default.
+   * On a GPU, give the engine's cached blocks back to the device (Engine.emptyCache()) between
+   * the denoising loop and the VAE decode, and again after the decode, so the pool never holds
+   * the transformer's and the VAE's working sets at once (not within a generation, and not the
+   * last decode's through the next loop): a lower peak for two device syncs per generation and
+   * the first allocations of each phase. Off by default.
    */
-  emptyCacheBeforeDecode = false;
+  emptyCacheBetweenPhases = false;
 
   /**
    * Record the transformer's step (the model and the guidance) at the second denoising step and
