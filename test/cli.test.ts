@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { EXIT, main } from '../lib/cli/main.js';
+import { PixArtAlphaPipeline } from '../lib/pipeline/PixArtAlphaPipeline.js';
 import { TINY_MODEL } from './helpers/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pixart-cli-'));
@@ -48,6 +49,25 @@ describe('pixart generate', () => {
     expect(r.code).toBe(EXIT.ok);
     expect(readFileSync(file).subarray(1, 4).toString()).toBe('PNG');
     expect((await cli('generate', 'x', '--model', TINY_MODEL, '--t5-quant', 'int2', '--quiet')).code).toBe(EXIT.usage);
+  });
+
+  it('--record-steps and --empty-cache-between-phases give the same image', async () => {
+    const args = ['--model', TINY_MODEL, '-W', '64', '-H', '64', '--no-binning', '--steps', '3', '--seed', '7', '--quiet'];
+    const plain = join(dir, 'plain.png'), rec = join(dir, 'rec.png');
+    expect((await cli('generate', 'A small cactus', ...args, '--out', plain)).code).toBe(EXIT.ok);
+    const seen: [boolean, boolean][] = [];
+    const orig = PixArtAlphaPipeline.prototype.generate;
+    const spy = vi.spyOn(PixArtAlphaPipeline.prototype, 'generate').mockImplementation(function (this: PixArtAlphaPipeline, o) {
+      seen.push([this.recordSteps, this.emptyCacheBetweenPhases]);
+      return orig.call(this, o);
+    });
+    try {
+      expect((await cli('generate', 'A small cactus', ...args, '--out', rec, '--record-steps', '--empty-cache-between-phases')).code).toBe(EXIT.ok);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(seen).toEqual([[true, true]]);
+    expect(Buffer.compare(readFileSync(rec), readFileSync(plain))).toBe(0);
   });
 
   it('exit codes: usage 2, model 3, device 4', async () => {

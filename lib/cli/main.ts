@@ -68,6 +68,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--dtype <dtype>', 'GPU compute dtype of the transformer and VAE').choices(['float16', 'bfloat16', 'float32']))
     .addOption(new Option('--t5-quant <mode>', 'weight-only quantisation of the T5 text encoder').choices(['none', 'int8', 'int4', 'int4-mixed']).default('none'))
     .option('--vae-tiling', 'decode in overlapping tiles (less memory for large images; diffusers enable_tiling())')
+    .option('--record-steps', 'record the transformer step once and replay it (a CUDA graph on a GPU; the same image)')
+    .option('--empty-cache-between-phases', "give the GPU memory pool's cached blocks back between the denoising loop and the decode")
     .option('-q, --quiet', 'no progress bar')
     .action(async (prompt: string, o) => {
       const abort = new AbortController();
@@ -89,6 +91,8 @@ export function buildProgram(): Command {
       try {
         bar?.start(o.steps, 0);
         if (o.vaeTiling) pipe.vae?.enableTiling();
+        pipe.recordSteps = Boolean(o.recordSteps);
+        pipe.emptyCacheBetweenPhases = Boolean(o.emptyCacheBetweenPhases);
         const result = await pipe.generate({
           prompt,
           negativePrompt: o.negativePrompt,
