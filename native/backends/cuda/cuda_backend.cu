@@ -9,6 +9,7 @@
 
 #include "../../core/op_checks.h"
 #include "attention.cuh"
+#include "cuda_backend_impl.h"
 #include "conv2d.cuh"
 #include "cudnn_conv.h"
 #include "convert.cuh"
@@ -68,73 +69,13 @@ Act to_act(Activation a) {
   return Act::kNone;
 }
 
+}  // namespace
+
 bool env_flag(const char* name, bool dflt) {
   const char* v = std::getenv(name);
   if (!v || !*v) return dflt;
   return !(std::strcmp(v, "0") == 0 || std::strcmp(v, "false") == 0 || std::strcmp(v, "off") == 0);
 }
-
-
-}  // namespace
-
-struct CudaBackend::Impl {
-  // Declaration order is destruction order in reverse: the pool outlives everything using it.
-  std::shared_ptr<MemoryPool> pool;
-  CudaBackendOptions opts;
-  DT dt = DT::kF16;
-  int device = 0;
-  std::string device_name;
-  cudaStream_t stream = nullptr;
-  std::unique_ptr<Gemm> gemm;
-  DeviceBuffer flag;  // one int for has_non_finite
-  bool force_unfused_attention = false;
-  std::unique_ptr<CudnnConv> cudnn;  // created by the first conv2d
-  // PIXART_CUDA_PROFILE=1: GPU time per op (CUDA events around each op, no added syncs),
-  // printed to stderr when the backend is destroyed.
-  bool profile = false;
-  struct Span {
-    const char* op;
-    cudaEvent_t a, b;
-  };
-  std::vector<Span> spans;
-  std::map<std::string, std::pair<double, int64_t>> totals;  // op -> (ms, calls)
-  void flush_profile() {
-    if (spans.empty()) return;
-    cudaEventSynchronize(spans.back().b);
-    for (Span& sp : spans) {
-      float ms = 0.f;
-      if (cudaEventElapsedTime(&ms, sp.a, sp.b) == cudaSuccess) {
-        auto& t = totals[sp.op];
-        t.first += ms;
-        t.second++;
-      }
-      cudaEventDestroy(sp.a);
-      cudaEventDestroy(sp.b);
-    }
-    spans.clear();
-  }
-
-  ~Impl() {
-    int cur = -1;
-    if (cudaGetDevice(&cur) == cudaSuccess && cur != device) cudaSetDevice(device);
-    if (stream) cudaStreamSynchronize(stream);
-    if (profile) {
-      flush_profile();
-      std::vector<std::pair<std::string, std::pair<double, int64_t>>> v(totals.begin(), totals.end());
-      std::sort(v.begin(), v.end(), [](const auto& x, const auto& y) { return x.second.first > y.second.first; });
-      double all = 0;
-      for (auto& e : v) all += e.second.first;
-      std::fprintf(stderr, "pixart cuda profile (%s): %.2f ms of GPU time in ops\n", dt_name(dt), all);
-      for (auto& e : v)
-        std::fprintf(stderr, "  %-22s %10.2f ms %7lld calls\n", e.first.c_str(), e.second.first, (long long)e.second.second);
-    }
-    flag.reset();
-    cudnn.reset();
-    gemm.reset();
-    if (stream) cudaStreamDestroy(stream);
-    cudaGetLastError();
-  }
-};
 
 CudaBackend::CudaBackend(const CudaBackendOptions& opts) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
@@ -186,24 +127,6 @@ const CudaBackendOptions& CudaBackend::options() const { return impl_->opts; }
 void* CudaBackend::stream_handle() const { return impl_->stream; }
 void CudaBackend::set_force_unfused_attention(bool on) { impl_->force_unfused_attention = on; }
 
-// Records CUDA events around one op when profiling (PIXART_CUDA_PROFILE=1).
-struct CudaBackend::ProfileScope {
-  Impl* m;
-  const char* op;
-  cudaEvent_t a = nullptr;
-  ProfileScope(Impl* impl, const char* name) : m(impl->profile ? impl : nullptr), op(name) {
-    if (m && cudaEventCreate(&a) == cudaSuccess) cudaEventRecord(a, m->stream);
-  }
-  ~ProfileScope() {
-    if (!m || !a) return;
-    cudaEvent_t b = nullptr;
-    if (cudaEventCreate(&b) != cudaSuccess) return;
-    cudaEventRecord(b, m->stream);
-    m->spans.push_back({op, a, b});
-    if (m->spans.size() >= 4096) m->flush_profile();
-  }
-};
-#define PIXART_PROFILE(name) ProfileScope profile_scope_(impl_.get(), name)
 
 void CudaBackend::enter() const {
   int cur = -1;
@@ -910,102 +833,6 @@ Tensor CudaBackend::add_rows(const Tensor& x, const Tensor& table) {
   Tensor y = alloc({B, M, D});
   launch_add_rows(impl_->dt, xp, tp, y.raw(), B, M, D, impl_->stream);
   return y;
-}
-
-// --- recorded steps: CUDA graphs ---
-
-class CudaStepGraph final : public StepGraph {
- public:
-  CudaStepGraph(CudaBackend& be, std::vector<Shape> shapes) : be_(be), shapes_(std::move(shapes)) {}
-  ~CudaStepGraph() override {
-    if (exec_) cudaGraphExecDestroy(exec_);  // a launch in flight completes first (freed asynchronously)
-    outputs_.clear();
-    inputs_.clear();
-    fn_ = nullptr;
-    if (pool_id_) pool_->release_private(pool_id_);  // later work on the stream runs after the last launch
-    cudaGetLastError();
-  }
-
-  std::vector<Tensor> run(const std::vector<Tensor>& inputs) override {
-    check_step_inputs(shapes_, inputs);
-    be_.enter();
-    CudaBackend::ProfileScope profile_scope_(be_.impl_.get(), "recorded step");
-    cudaStream_t s = be_.impl_->stream;
-    const size_t es = dt_size(be_.impl_->dt);
-    for (size_t i = 0; i < inputs.size(); i++) {
-      const void* src = be_.dev(inputs[i], "recorded step", "input");
-      check_cuda(cudaMemcpyAsync(inputs_[i].raw(), src, size_t(inputs[i].numel()) * es, cudaMemcpyDeviceToDevice, s),
-                 "recorded step input");
-    }
-    check_cuda(cudaGraphLaunch(exec_, s), "recorded step (cudaGraphLaunch)");
-    // Copies: the next launch overwrites the graph's own outputs.
-    std::vector<Tensor> out;
-    for (const Tensor& o : outputs_) {
-      Tensor t = be_.alloc(o.shape);
-      check_cuda(cudaMemcpyAsync(t.raw(), o.raw(), size_t(o.numel()) * es, cudaMemcpyDeviceToDevice, s), "recorded step output");
-      out.push_back(std::move(t));
-    }
-    return out;
-  }
-  bool recorded() const override { return true; }
-
-  CudaBackend& be_;
-  std::vector<Shape> shapes_;
-  // What fn closes over (tensors the recorded ops read: a conditioning's text, the size features,
-  // the position table) lives as long as the graph, so no block the graph reads is handed out again.
-  StepFn fn_;
-  std::vector<Tensor> inputs_, outputs_;  // the recorded ops read inputs_ and write outputs_
-  cudaGraphExec_t exec_ = nullptr;
-  std::shared_ptr<MemoryPool> pool_;
-  uint64_t pool_id_ = 0;  // the pool's private set holding the graph's temporaries
-};
-
-std::unique_ptr<StepGraph> CudaBackend::record_step(const std::vector<Shape>& input_shapes, StepFn fn, std::string* why_not) {
-  enter();
-  auto plain = [&](const std::string& why) {
-    if (why_not) *why_not = why;
-    return make_direct_step_graph(input_shapes, std::move(fn));
-  };
-  if (!env_flag("PIXART_CUDA_GRAPHS", true)) return plain("PIXART_CUDA_GRAPHS=0: the ops run every step");
-  if (impl_->profile) return plain("PIXART_CUDA_PROFILE is on: its per-op events cannot be captured, the ops run every step");
-  Impl& m = *impl_;
-  auto g = std::make_unique<CudaStepGraph>(*this, input_shapes);
-  for (const Shape& sh : input_shapes) g->inputs_.push_back(alloc(sh));  // shared pool: held by the graph
-  g->pool_ = m.pool;
-  g->pool_id_ = m.pool->begin_private();
-  cudaError_t e = cudaStreamBeginCapture(m.stream, cudaStreamCaptureModeThreadLocal);
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    m.pool->end_private();
-    return plain(std::string("cudaStreamBeginCapture failed (") + cudaGetErrorString(e) + "): the ops run every step");
-  }
-  std::string failure;
-  try {
-    g->outputs_ = fn(g->inputs_);
-    for (const Tensor& o : g->outputs_) dev(o, "recorded step", "output");  // compute tensors of this backend
-  } catch (const std::exception& ex) {
-    failure = ex.what();
-  }
-  cudaGraph_t graph = nullptr;
-  e = cudaStreamEndCapture(m.stream, &graph);
-  m.pool->end_private();
-  if (failure.empty() && e != cudaSuccess) failure = std::string("cudaStreamEndCapture: ") + cudaGetErrorString(e);
-  if (failure.empty()) {
-    e = cudaGraphInstantiate(&g->exec_, graph, 0);
-    if (e != cudaSuccess) {
-      g->exec_ = nullptr;
-      failure = std::string("cudaGraphInstantiate: ") + cudaGetErrorString(e);
-    }
-  }
-  if (graph) cudaGraphDestroy(graph);
-  cudaGetLastError();  // capture errors are not sticky; the stream is out of capture mode
-  if (!failure.empty()) {
-    g.reset();  // its private set back to the shared cache (nothing ran in it)
-    return plain("the step could not be captured into a CUDA graph (" + failure + "): the ops run every step");
-  }
-  g->fn_ = std::move(fn);
-  if (why_not) why_not->clear();
-  return g;
 }
 
 // --- beyond Backend ---
