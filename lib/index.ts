@@ -12,7 +12,7 @@ export { PixArtImage, type ImageFormat } from './pipeline/images.js';
 export { T5EncoderModel, T5_QUANTIZATIONS, type T5Quantization, type T5LoadOptions } from './models/T5EncoderModel.js';
 export { PixArtTransformer2DModel } from './models/PixArtTransformer2DModel.js';
 export { AutoencoderKL, type LatentDistribution } from './models/AutoencoderKL.js';
-export type { HostRgb8 } from './native/AddonTypes.js';
+export type { HostRgb8, NativeStepStats as StepStats } from './native/AddonTypes.js';
 export type { ComponentLoadOptions } from './models/Component.js';
 export { T5Tokenizer } from './text/T5Tokenizer.js';
 export { cleanCaption, preprocessText } from './text/cleanCaption.js';
