@@ -48,19 +48,21 @@ export class T5EncoderModel extends Component<NativeT5Encoder> {
 
   /** ids and mask are [batch, length] row-major; returns [batch, length, d_model]. */
   async encode(ids: Int32Array, mask: Int32Array, batch: number, length: number): Promise<HostTensor> {
-    if (ids.length !== batch * length || mask.length !== batch * length) {
-      throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `ids and mask must hold batch*length = ${batch * length} values`);
-    }
+    checkTokens(ids, mask, batch, length);
     const h = this.live('T5EncoderModel.encode');
     return callNative(() => h.encode(ids, mask, [batch, length]), 'text encoder');
   }
 
   /** encode() with the embeddings kept on the engine as a float32 state tensor [batch, length, d_model]. */
   async encodeToState(ids: Int32Array, mask: Int32Array, batch: number, length: number): Promise<NativeStateTensor> {
-    if (ids.length !== batch * length || mask.length !== batch * length) {
-      throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `ids and mask must hold batch*length = ${batch * length} values`);
-    }
+    checkTokens(ids, mask, batch, length);
     const h = this.live('T5EncoderModel.encodeToState');
     return callNative(() => h.encode(ids, mask, [batch, length], { output: 'state' }), 'text encoder');
+  }
+}
+
+function checkTokens(ids: Int32Array, mask: Int32Array, batch: number, length: number): void {
+  if (ids.length !== batch * length || mask.length !== batch * length) {
+    throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `ids and mask must hold batch*length = ${batch * length} values`);
   }
 }

@@ -177,10 +177,7 @@ export class PixArtAlphaPipeline {
 
   /** diffusers' encode_prompt: the four tensors it returns. */
   async encodePrompt(prompt: string | string[] | undefined, options: EncodePromptOptions = {}): Promise<PromptEmbeddings> {
-    const n = checkPositiveInt('numImagesPerPrompt', options.numImagesPerPrompt ?? 1, 64);
-    const maxLength = checkPositiveInt('maxSequenceLength', options.maxSequenceLength ?? 120, 4096);
-    const cfg = options.doClassifierFreeGuidance ?? true;
-    const cleanCaption = options.cleanCaption ?? false;
+    const { n, maxLength, cfg, cleanCaption } = encodeSettings(options);
     const prompts = checkPrompt('prompt', prompt);
     let embeds: HostTensor, mask: HostTensor;
     if (options.promptEmbeds) {
@@ -241,10 +238,7 @@ export class PixArtAlphaPipeline {
    * attention masks (host data) are made here.
    */
   async #encodeOnEngine(prompts: string[], options: EncodePromptOptions, transformer: PixArtTransformer2DModel): Promise<EngineTextEmbeddings> {
-    const n = checkPositiveInt('numImagesPerPrompt', options.numImagesPerPrompt ?? 1, 64);
-    const maxLength = checkPositiveInt('maxSequenceLength', options.maxSequenceLength ?? 120, 4096);
-    const cfg = options.doClassifierFreeGuidance ?? true;
-    const cleanCaption = options.cleanCaption ?? false;
+    const { n, maxLength, cfg, cleanCaption } = encodeSettings(options);
     const bs = prompts.length;
     const negs = cfg ? negativePrompts(options.negativePrompt, bs) : [];
     const te = this.textEncoder!;
@@ -431,6 +425,16 @@ export class PixArtAlphaPipeline {
     if (!c) throw new PixArtError('ERR_PIXART_MISSING_COMPONENT', `this pipeline has no ${name}; load it or pass it to fromPretrained`);
     return c;
   }
+}
+
+/** encode_prompt's settings with diffusers' defaults, checked. */
+function encodeSettings(options: EncodePromptOptions) {
+  return {
+    n: checkPositiveInt('numImagesPerPrompt', options.numImagesPerPrompt ?? 1, 64),
+    maxLength: checkPositiveInt('maxSequenceLength', options.maxSequenceLength ?? 120, 4096),
+    cfg: options.doClassifierFreeGuidance ?? true,
+    cleanCaption: options.cleanCaption ?? false,
+  };
 }
 
 /** The negative prompt per prompt ('' by default, as diffusers), checked against the batch. */

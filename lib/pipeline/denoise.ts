@@ -3,7 +3,7 @@ import type { DiTConfig } from '../models/configs.js';
 import type { PixArtTransformer2DModel } from '../models/PixArtTransformer2DModel.js';
 import type { Engine } from '../engine/Engine.js';
 import type { EngineLatents } from '../models/AutoencoderKL.js';
-import type { HostTensor, NativeStateTensor, NativeStepStats } from '../native/AddonTypes.js';
+import type { HostTensor, NativeStateTensor } from '../native/AddonTypes.js';
 import { randnTensor } from '../random/randnTensor.js';
 import { TorchGenerator } from '../random/TorchGenerator.js';
 import { divScalar } from '../schedulers/ops.js';
@@ -115,8 +115,6 @@ export interface DenoiseArgs {
  */
 export class DenoisedLatents {
   readonly shape: number[];
-  /** With recordSteps: what the recording did over the loop (the conditioning's stepStats); null otherwise. */
-  stepStats: NativeStepStats | null = null;
   #host: HostTensor | undefined;
   #device: { sampler: DeviceSampler; x: DeviceSample } | undefined;
 
@@ -290,15 +288,9 @@ export async function denoise(args: DenoiseArgs): Promise<DenoisedLatents> {
       }
     }
     done = true;
-    let result: DenoisedLatents;
-    if (!sampler) {
-      result = new DenoisedLatents(shape, { data: x as Float32Array, shape });
-    } else {
-      sampler.release([x as DeviceSample]);
-      result = new DenoisedLatents(shape, undefined, { sampler, x: x as DeviceSample });
-    }
-    result.stepStats = conditioning.stepStats;
-    return result;
+    if (!sampler) return new DenoisedLatents(shape, { data: x as Float32Array, shape });
+    sampler.release([x as DeviceSample]);
+    return new DenoisedLatents(shape, undefined, { sampler, x: x as DeviceSample });
   } finally {
     conditioning.dispose();
     if (!done) sampler?.dispose();

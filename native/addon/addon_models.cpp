@@ -174,8 +174,7 @@ class ConditioningJob final : public Job {
       : Job(env), core_(std::move(core)), model_(std::move(model)), args_(std::move(args)) {}
   void Execute() override {
     Backend& be = *core_->backend;
-    const Tensor text = args_.text_state.defined() ? be.from_state(args_.text_state).view(args_.ts)
-                                                   : be.from_host(args_.text.data(), args_.ts);
+    const Tensor text = F32OrStateTensor(be, args_.text_state, args_.text, args_.ts);
     cond_ = std::make_shared<DiTConditioning>(
         model_->prepare_conditioning(text, args_.mask, args_.resolution, args_.aspect, args_.record_steps));
   }
@@ -276,14 +275,7 @@ class DiTHandle final : public ModelHandle<DiTHandle, PixArtDiT> {
       to_state = out == "state";
     }
     const int64_t batch = baton->guided ? 2 * ls[0] : ls[0];
-    if (IsStateTensor(o.Get("latents"))) {
-      baton->latent_state = StateTensorArg(o.Get("latents"), *live.first, "latents");
-      if (baton->latent_state.numel() != numel(ls))
-        throw TypeError(env, "latents hold " + std::to_string(baton->latent_state.numel()) + " values, latentShape " +
-                                 shape_str(ls) + " needs " + std::to_string(numel(ls)));
-    } else {
-      baton->latents = ArgF32(o.Get("latents"), "latents", numel(ls));
-    }
+    F32OrStateArg(o.Get("latents"), *live.first, "latents", ls, "latentShape", &baton->latent_state, &baton->latents);
     baton->ls = ls;
     std::function<Tensor(Backend&, PixArtDiT&)> fn;
     if (!o.Get("conditioning").IsUndefined()) {
@@ -334,14 +326,7 @@ class DiTHandle final : public ModelHandle<DiTHandle, PixArtDiT> {
     Napi::Object o = info[0].As<Napi::Object>();
     ConditioningJob::Args a;
     a.ts = ArgShape(o.Get("textShape"), "textShape", 3);
-    if (IsStateTensor(o.Get("text"))) {  // embeddings already on this engine
-      a.text_state = StateTensorArg(o.Get("text"), *live.first, "text");
-      if (a.text_state.numel() != numel(a.ts))
-        throw TypeError(env, "text holds " + std::to_string(a.text_state.numel()) + " values, textShape " + shape_str(a.ts) +
-                                 " needs " + std::to_string(numel(a.ts)));
-    } else {
-      a.text = ArgF32(o.Get("text"), "text", numel(a.ts));
-    }
+    F32OrStateArg(o.Get("text"), *live.first, "text", a.ts, "textShape", &a.text_state, &a.text);  // or already on this engine
     if (!o.Get("textMask").IsUndefined()) a.mask = ArgF32(o.Get("textMask"), "textMask", a.ts[0] * a.ts[1]);
     if (!o.Get("resolution").IsUndefined()) a.resolution = ArgF32(o.Get("resolution"), "resolution", a.ts[0] * 2);
     if (!o.Get("aspectRatio").IsUndefined()) a.aspect = ArgF32(o.Get("aspectRatio"), "aspectRatio", a.ts[0]);
@@ -364,7 +349,7 @@ class DiTHandle final : public ModelHandle<DiTHandle, PixArtDiT> {
     int64_t eps_channels = 0;
     int64_t channels = 0;  // without guidance: keep the first `channels` output channels (0: all)
     Tensor latents_on(Backend& be) const {
-      return latent_state.defined() ? be.from_state(latent_state).view(ls) : be.from_host(latents.data(), ls);
+      return F32OrStateTensor(be, latent_state, latents, ls);
     }
     Tensor finish(Backend& be, Tensor out) const { return channels > 0 ? be.slice_channels(out, 0, channels) : out; }
   };
@@ -407,16 +392,9 @@ class VAEHandle final : public ModelHandle<VAEHandle, AutoencoderKL> {
     }
     auto data = std::make_shared<std::vector<float>>();
     Tensor state;  // z already on the engine
-    if (IsStateTensor(info[0])) {
-      state = StateTensorArg(info[0], *live.first, "latents");
-      if (state.numel() != numel(s))
-        throw TypeError(env, "latents hold " + std::to_string(state.numel()) + " values, shape " + shape_str(s) + " needs " +
-                                 std::to_string(numel(s)));
-    } else {
-      *data = ArgF32(info[0], "latents", numel(s));
-    }
+    F32OrStateArg(info[0], *live.first, "latents", s, "shape", &state, data.get());
     auto fn = [data, state, s, tiled](Backend& be, AutoencoderKL& m) {
-      Tensor x = state.defined() ? be.from_state(state).view(s) : be.from_host(data->data(), s);
+      Tensor x = F32OrStateTensor(be, state, *data, s);
       return tiled ? m.decode_tiled(x) : m.decode(x);
     };
     if (!rgb8) return Submit<AutoencoderKL>(env, live, fn);

@@ -24,6 +24,7 @@ class StateTensorHandle final : public Napi::ObjectWrap<StateTensorHandle> {
   }
   void Attach(std::shared_ptr<EngineCore> core, Tensor t) {
     core_ = std::move(core);
+    shape_ = t.shape;
     t_ = std::move(t);
   }
   ForeignState Any(const std::string& name) const {
@@ -31,9 +32,9 @@ class StateTensorHandle final : public Napi::ObjectWrap<StateTensorHandle> {
     return {core_, t_};
   }
   Tensor For(const EngineCore& core, const std::string& name) const {
-    if (!t_.defined()) throw TypeError(Env(), name + " was disposed");
-    if (core_->backend.get() != core.backend.get()) throw TypeError(Env(), name + " belongs to another engine");
-    return t_;
+    ForeignState f = Any(name);
+    if (f.core->backend.get() != core.backend.get()) throw TypeError(Env(), name + " belongs to another engine");
+    return f.tensor;
   }
 
  private:
@@ -74,10 +75,7 @@ class StateTensorHandle final : public Napi::ObjectWrap<StateTensorHandle> {
     return a;
   }
 
- public:
   Shape shape_;  // kept after dispose(), like a typed array's length
-
- private:
   std::shared_ptr<EngineCore> core_;
   Tensor t_;
 };
@@ -128,9 +126,7 @@ void InitState(Napi::Env env) {
 
 Napi::Object NewStateTensor(Napi::Env env, std::shared_ptr<EngineCore> core, Tensor t) {
   Napi::Object obj = g_state->New({});
-  auto* h = StateTensorHandle::Unwrap(obj);
-  h->shape_ = t.shape;
-  h->Attach(std::move(core), std::move(t));
+  StateTensorHandle::Unwrap(obj)->Attach(std::move(core), std::move(t));
   return obj;
 }
 
@@ -139,6 +135,18 @@ bool IsStateTensor(const Napi::Value& v) { return v.IsObject() && v.As<Napi::Obj
 Tensor StateTensorArg(const Napi::Value& v, const EngineCore& core, const std::string& name) {
   if (!IsStateTensor(v)) throw TypeError(v.Env(), name + " must be a StateTensor");
   return StateTensorHandle::Unwrap(v.As<Napi::Object>())->For(core, name);
+}
+
+void F32OrStateArg(const Napi::Value& v, const EngineCore& core, const std::string& name, const Shape& shape,
+                   const std::string& shape_name, Tensor* state, std::vector<float>* data) {
+  if (!IsStateTensor(v)) {
+    *data = ArgF32(v, name.c_str(), numel(shape));
+    return;
+  }
+  *state = StateTensorArg(v, core, name);
+  if (state->numel() != numel(shape))
+    throw TypeError(v.Env(), name + " has " + std::to_string(state->numel()) + " values; " + shape_name + " " + shape_str(shape) +
+                                 " needs " + std::to_string(numel(shape)));
 }
 
 ForeignState StateTensorAnyEngine(const Napi::Value& v, const std::string& name) {

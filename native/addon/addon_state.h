@@ -6,6 +6,8 @@
 #include <napi.h>
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "addon_engine.h"
 #include "core/tensor.h"
@@ -17,6 +19,16 @@ Napi::Object NewStateTensor(Napi::Env env, std::shared_ptr<EngineCore> core, Ten
 bool IsStateTensor(const Napi::Value& v);
 // The tensor of a StateTensor object, checked to be live and to belong to `core`'s engine.
 Tensor StateTensorArg(const Napi::Value& v, const EngineCore& core, const std::string& name);
+
+// An argument that is either a Float32Array or a StateTensor of `core`'s engine, of numel(shape)
+// values (`shape_name` names the shape argument in the message): a StateTensor goes to *state, an
+// array's values to *data.
+void F32OrStateArg(const Napi::Value& v, const EngineCore& core, const std::string& name, const Shape& shape,
+                   const std::string& shape_name, Tensor* state, std::vector<float>* data);
+// What F32OrStateArg read, as a compute tensor of `shape` on `be` (on the engine thread).
+inline Tensor F32OrStateTensor(Backend& be, const Tensor& state, const std::vector<float>& data, const Shape& shape) {
+  return state.defined() ? be.from_state(state).view(shape) : be.from_host(data.data(), shape);
+}
 
 // A StateTensor of any engine with the engine core that keeps its backend alive.
 struct ForeignState {

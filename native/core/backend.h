@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "op_checks.h"
 #include "quant.h"
 #include "rgb8.h"
 #include "state_program.h"
@@ -175,9 +176,7 @@ class Backend {
   // row of x M times and adds the table (no broadcast-over-a-middle-dim op needed); the ONNX
   // exporter emits a broadcast, so the graph does not depend on B.
   virtual Tensor add_rows(const Tensor& x, const Tensor& table) {
-    if (x.rank() != 2 || table.rank() != 2 || x.dim(1) != table.dim(1))
-      fail(StatusCode::kInvalidArgument, "add_rows: x must be [B, D] and table [M, D], got " + shape_str(x.shape) +
-                                             " and " + shape_str(table.shape));
+    OpChecks(name()).add_rows(x, table);
     const int64_t B = x.dim(0), M = table.dim(0), D = x.dim(1);
     std::vector<int32_t> ids(static_cast<size_t>(B * M));
     for (int64_t i = 0; i < B * M; i++) ids[size_t(i)] = static_cast<int32_t>(i / M);

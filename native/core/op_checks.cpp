@@ -121,6 +121,41 @@ void OpChecks::embedding(const Tensor& table, const int32_t* ids, int64_t n) con
   token_ids(ids, n, table.dim(0));
 }
 
+void OpChecks::add_rows(const Tensor& x, const Tensor& table) const {
+  if (x.rank() != 2 || table.rank() != 2 || x.dim(1) != table.dim(1))
+    check(false, "add_rows: x must be [B, D] and table [M, D], got " + shape_str(x.shape) + " and " + shape_str(table.shape));
+}
+
+void OpChecks::crop(const Tensor& x, int64_t top, int64_t left, int64_t h, int64_t w) const {
+  if (x.rank() != 4) check(false, "crop: x must be [B, C, H, W], got " + shape_str(x.shape));
+  if (top < 0 || left < 0 || h < 1 || w < 1 || top + h > x.dim(2) || left + w > x.dim(3))
+    check(false, "crop: rows [" + std::to_string(top) + ", " + std::to_string(top + h) + ") and columns [" +
+                     std::to_string(left) + ", " + std::to_string(left + w) + ") do not fit in " + shape_str(x.shape));
+}
+
+Shape OpChecks::blend_tiles(const std::vector<std::vector<Tensor>>& rows, int64_t blend, int64_t limit) const {
+  if (rows.empty() || rows[0].empty()) check(false, "blend_tiles: no tiles");
+  if (blend < 0 || limit < 1) check(false, "blend_tiles: blend must be >= 0 and limit >= 1");
+  const Tensor& t0 = rows[0][0];
+  if (t0.rank() != 4) check(false, "blend_tiles: tiles must be [B, O, H, W], got " + shape_str(t0.shape));
+  int64_t H = 0, W = 0;
+  for (size_t i = 0; i < rows.size(); i++) {
+    if (rows[i].size() != rows[0].size()) check(false, "blend_tiles: every row of tiles must have as many tiles");
+    for (size_t j = 0; j < rows[i].size(); j++) {
+      const Tensor& t = rows[i][j];
+      if (t.rank() != 4 || t.dim(0) != t0.dim(0) || t.dim(1) != t0.dim(1))
+        check(false, "blend_tiles: tile " + std::to_string(i) + "," + std::to_string(j) + " is " + shape_str(t.shape) +
+                         ", not [" + std::to_string(t0.dim(0)) + ", " + std::to_string(t0.dim(1)) + ", H, W]");
+      if (t.dim(2) != rows[i][0].dim(2) || t.dim(3) != rows[0][j].dim(3))
+        check(false, "blend_tiles: tile " + std::to_string(i) + "," + std::to_string(j) +
+                         " does not share its row's height and its column's width");
+    }
+    H += std::min(limit, rows[i][0].dim(2));
+  }
+  for (const Tensor& t : rows[0]) W += std::min(limit, t.dim(3));
+  return {t0.dim(0), t0.dim(1), H, W};
+}
+
 void OpChecks::token_ids(const int32_t* ids, int64_t n, int64_t vocab) {
   for (int64_t i = 0; i < n; i++) {
     if (ids[i] < 0 || ids[i] >= vocab) {

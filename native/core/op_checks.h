@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tensor.h"
 
@@ -45,6 +46,10 @@ class OpChecks {
   void unpatchify(const Tensor& x, int64_t h, int64_t w, int p, int c) const;
   void slice_channels(const Tensor& x, int64_t start, int64_t count) const;
   void embedding(const Tensor& table, const int32_t* ids, int64_t n) const;
+  void add_rows(const Tensor& x, const Tensor& table) const;  // x [B, D], table [M, D]
+  // Tiled decoding (core/tiles.h): the crop fits in x [B, C, H, W]; the grid of tiles is regular.
+  void crop(const Tensor& x, int64_t top, int64_t left, int64_t h, int64_t w) const;
+  Shape blend_tiles(const std::vector<std::vector<Tensor>>& rows, int64_t blend, int64_t limit) const;  // the output's [B, O, H, W]
   // Every id in [0, vocab) (the embedding op's check; also for rows gathered on the host).
   static void token_ids(const int32_t* ids, int64_t n, int64_t vocab);
 

@@ -4,48 +4,13 @@
 #include <string>
 
 #include "backend.h"
+#include "op_checks.h"
 #include "status.h"
 
 namespace pixart {
 
-namespace {
-[[noreturn]] void bad(const char* backend, const char* op, const std::string& what) {
-  fail(StatusCode::kInvalidArgument, std::string(backend) + " backend: " + op + ": " + what);
-}
-}  // namespace
-
-void check_crop(const char* backend, const Tensor& x, int64_t top, int64_t left, int64_t h, int64_t w) {
-  if (x.rank() != 4) bad(backend, "crop", "x must be [B, C, H, W], got " + shape_str(x.shape));
-  if (top < 0 || left < 0 || h < 1 || w < 1 || top + h > x.dim(2) || left + w > x.dim(3))
-    bad(backend, "crop", "rows [" + std::to_string(top) + ", " + std::to_string(top + h) + ") and columns [" +
-                             std::to_string(left) + ", " + std::to_string(left + w) + ") do not fit in " + shape_str(x.shape));
-}
-
-Shape check_blend_tiles(const char* backend, const std::vector<std::vector<Tensor>>& rows, int64_t blend, int64_t limit) {
-  if (rows.empty() || rows[0].empty()) bad(backend, "blend_tiles", "no tiles");
-  if (blend < 0 || limit < 1) bad(backend, "blend_tiles", "blend must be >= 0 and limit >= 1");
-  const Tensor& t0 = rows[0][0];
-  if (t0.rank() != 4) bad(backend, "blend_tiles", "tiles must be [B, O, H, W], got " + shape_str(t0.shape));
-  int64_t H = 0, W = 0;
-  for (size_t i = 0; i < rows.size(); i++) {
-    if (rows[i].size() != rows[0].size()) bad(backend, "blend_tiles", "every row of tiles must have as many tiles");
-    for (size_t j = 0; j < rows[i].size(); j++) {
-      const Tensor& t = rows[i][j];
-      if (t.rank() != 4 || t.dim(0) != t0.dim(0) || t.dim(1) != t0.dim(1))
-        bad(backend, "blend_tiles", "tile " + std::to_string(i) + "," + std::to_string(j) + " is " + shape_str(t.shape) +
-                                        ", not [" + std::to_string(t0.dim(0)) + ", " + std::to_string(t0.dim(1)) + ", H, W]");
-      if (t.dim(2) != rows[i][0].dim(2) || t.dim(3) != rows[0][j].dim(3))
-        bad(backend, "blend_tiles", "tile " + std::to_string(i) + "," + std::to_string(j) +
-                                        " does not share its row's height and its column's width");
-    }
-    H += std::min(limit, rows[i][0].dim(2));
-  }
-  for (const Tensor& t : rows[0]) W += std::min(limit, t.dim(3));
-  return {t0.dim(0), t0.dim(1), H, W};
-}
-
 Tensor default_crop(Backend& be, const Tensor& x, int64_t top, int64_t left, int64_t h, int64_t w) {
-  check_crop(be.name().c_str(), x, top, left, h, w);
+  OpChecks(be.name()).crop(x, top, left, h, w);
   const int64_t B = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
   std::vector<float> xh(size_t(x.numel())), out(size_t(B * C * h * w));
   be.to_host(x, xh.data());
@@ -56,7 +21,7 @@ Tensor default_crop(Backend& be, const Tensor& x, int64_t top, int64_t left, int
 }
 
 Tensor default_blend_tiles(Backend& be, const std::vector<std::vector<Tensor>>& rows, int64_t blend, int64_t limit) {
-  const Shape out_shape = check_blend_tiles(be.name().c_str(), rows, blend, limit);
+  const Shape out_shape = OpChecks(be.name()).blend_tiles(rows, blend, limit);
   const int64_t B = out_shape[0], O = out_shape[1];
   struct Tile {
     int64_t H = 0, W = 0;

@@ -32,11 +32,7 @@ inline float tile_blend(float a, float t, int64_t k, int64_t e) {
   return pa + pb;
 }
 
-// Checks shared by every backend's crop / blend_tiles (kInvalidArgument with the op's name).
-void check_crop(const char* backend, const Tensor& x, int64_t top, int64_t left, int64_t h, int64_t w);
-// Returns the output's [B, O, H, W].
-Shape check_blend_tiles(const char* backend, const std::vector<std::vector<Tensor>>& rows, int64_t blend, int64_t limit);
-
+// The arguments are checked by OpChecks::crop / blend_tiles (core/op_checks.h), like every op's.
 Tensor default_crop(Backend& be, const Tensor& x, int64_t top, int64_t left, int64_t h, int64_t w);
 Tensor default_blend_tiles(Backend& be, const std::vector<std::vector<Tensor>>& rows, int64_t blend, int64_t limit);
 

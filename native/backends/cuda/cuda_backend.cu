@@ -222,7 +222,7 @@ void CudaBackend::to_host(const Tensor& t, float* out) {
 
 Tensor CudaBackend::crop(const Tensor& x, int64_t top, int64_t left, int64_t h, int64_t w) {
   enter();
-  check_crop("cuda", x, top, left, h, w);
+  kChecks.crop(x, top, left, h, w);
   const void* p = dev(x, "crop", "x");
   Tensor out = alloc({x.dim(0), x.dim(1), h, w});
   launch_copy_window(impl_->dt, p, x.dim(2), x.dim(3), top, left, out.raw(), h, w, 0, 0, x.dim(0) * x.dim(1), h, w,
@@ -233,7 +233,7 @@ Tensor CudaBackend::crop(const Tensor& x, int64_t top, int64_t left, int64_t h, 
 Tensor CudaBackend::blend_tiles(const std::vector<std::vector<Tensor>>& rows, int64_t blend, int64_t limit) {
   enter();
   PIXART_PROFILE("blend_tiles");
-  const Shape out_shape = check_blend_tiles("cuda", rows, blend, limit);
+  const Shape out_shape = kChecks.blend_tiles(rows, blend, limit);
   const int64_t planes = out_shape[0] * out_shape[1];
   // Blended clones of the tiles (the inputs stay as they are), in diffusers' order.
   std::vector<std::vector<Tensor>> t(rows.size());
@@ -824,9 +824,7 @@ Tensor CudaBackend::embedding(const Tensor& table, const int32_t* ids, int64_t n
 Tensor CudaBackend::add_rows(const Tensor& x, const Tensor& table) {
   enter();
   PIXART_PROFILE("add_rows");
-  if (x.rank() != 2 || table.rank() != 2 || x.dim(1) != table.dim(1))
-    fail(StatusCode::kInvalidArgument, "add_rows: x must be [B, D] and table [M, D], got " + shape_str(x.shape) + " and " +
-                                           shape_str(table.shape));
+  kChecks.add_rows(x, table);
   const void* xp = dev(x, "add_rows", "x");
   const void* tp = dev(table, "add_rows", "table");
   const int64_t B = x.dim(0), M = table.dim(0), D = x.dim(1);

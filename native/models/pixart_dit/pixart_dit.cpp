@@ -373,10 +373,7 @@ Tensor PixArtDiT::recorded_step(DiTStepRecording& rec, const DiTGraphInputs& g, 
   }
   StepGraph* graph = rec.graph.get();
   lock.unlock();
-  if (warm_up) {
-    const Tensor out = forward_graph(g);
-    return guidance_scale ? guide(out, scale, eps_channels) : out;
-  }
+  if (warm_up) return guided_forward(g, guidance_scale, eps_channels);
   if (!graph) {
     // The inputs that change every step; the closure holds the rest (fixed by the conditioning).
     DiTGraphInputs fixed = g;
@@ -387,8 +384,7 @@ Tensor PixArtDiT::recorded_step(DiTStepRecording& rec, const DiTGraphInputs& g, 
       DiTGraphInputs gi = fixed;
       gi.latents = in[0];
       gi.timestep_features = in[1];
-      const Tensor out = forward_graph(gi);
-      return std::vector<Tensor>{guided ? guide(out, scale, eps_channels) : out};
+      return std::vector<Tensor>{guided_forward(gi, guided ? &scale : nullptr, eps_channels)};
     };
     std::string why_not;
     std::unique_ptr<StepGraph> made = be_.record_step({g.latents.shape, g.timestep_features.shape}, std::move(fn), &why_not);
@@ -424,11 +420,15 @@ Tensor PixArtDiT::forward_conditioned(const Tensor& latents, const std::vector<f
   g.text_projected = true;
   g.key_bias = c.key_bias;
   if (c.steps) return recorded_step(*c.steps, g, guidance_scale, eps_channels);
-  const Tensor out = forward_graph(g);
-  return guidance_scale ? guide(out, *guidance_scale, eps_channels) : out;
+  return guided_forward(g, guidance_scale, eps_channels);
 }
 
 Tensor PixArtDiT::forward(const DiTInputs& in) { return forward_graph(prepare(in)); }
+
+Tensor PixArtDiT::guided_forward(const DiTGraphInputs& g, const float* guidance_scale, int64_t eps_channels) {
+  const Tensor out = forward_graph(g);
+  return guidance_scale ? guide(out, *guidance_scale, eps_channels) : out;
+}
 
 void PixArtDiT::check_guidance(float guidance_scale, int64_t eps_channels) const {
   if (eps_channels < 1 || eps_channels > cfg_.out_channels)

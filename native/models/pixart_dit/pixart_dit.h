@@ -184,7 +184,9 @@ class PixArtDiT {
   Tensor key_bias(const std::vector<float>& text_mask, int64_t batch, int64_t length);  // undefined when no mask
   Tensor duplicate_rows(const Tensor& latents);  // [B, ...] -> [2B, ...]: rows 0..B-1 twice
   Tensor guide(const Tensor& out, float guidance_scale, int64_t eps_channels);  // [2B, O, H, W] -> [B, eps, H, W]
-  // forward_graph (+ guide) of g through the conditioning's recording.
+  // forward_graph(g), then guide() when guidance_scale is given.
+  Tensor guided_forward(const DiTGraphInputs& g, const float* guidance_scale, int64_t eps_channels);
+  // guided_forward of g through the conditioning's recording.
   Tensor recorded_step(DiTStepRecording& rec, const DiTGraphInputs& g, const float* guidance_scale, int64_t eps_channels);
   Tensor pos_embed(int64_t gh, int64_t gw);                 // [gh*gw, D], cached per grid
 
