@@ -57,6 +57,8 @@ void check_state_program(const StateProgram& p, const std::vector<Tensor>& input
       case StateOp::kScale:
       case StateOp::kDiv:
       case StateOp::kClamp:
+        // b is not an operand of these, but the kernel and the host loop still index r[b].
+        if (in.op != StateOp::kAdd && in.op != StateOp::kSub) reg(k, in.b, false);
         reg(k, in.a, true);
         reg(k, in.dst, false);
         break;

@@ -128,6 +128,11 @@ TEST_CASE("run_state_program rejects malformed programs with a typed error") {
   rejects(code_of({load}), {t}, "output 0 is stored 0 times");
   rejects(code_of({load, store, store}), {t}, "output 0 is stored 2 times");
   rejects(code_of({load, state_instr(static_cast<StateOp>(42), 0, 0), store}), {t}, "unknown op 42");
+  // A unary op's b is no operand, but the kernel indexes r[b]: out of range is refused too.
+  for (StateOp op : {StateOp::kScale, StateOp::kDiv, StateOp::kClamp}) {
+    rejects(code_of({load, state_instr(op, 1, 0, 1000), store}), {t}, "register 1000 is outside 0..31");
+    rejects(code_of({load, state_instr(op, 1, 0, -1), store}), {t}, "register -1 is outside 0..31");
+  }
   rejects(code_of({load, store}), {}, "has 1 inputs but was given 0");
   rejects(code_of({load, store}), {be.state_from_host(v, {2})}, "input 0 is [2]");
   rejects(code_of({}), {t}, "needs 1..1024 instructions");

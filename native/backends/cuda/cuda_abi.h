@@ -8,11 +8,13 @@
 // pixart_cuda_device came later without a bump: they only add symbols, so a caller resolves them
 // with dlsym and treats a missing one as an older library. Version 3: pixart::Backend gained the
 // virtual to_host_rgb8, which changes the vtable the addon calls through. Version 4: the float32
-// state ops (state_from_host ... run_state_program), more virtuals.
+// state ops (state_from_host ... run_state_program), more virtuals. Version 5: crop / blend_tiles,
+// gather_state_rows and record_step, more virtuals again (a library built in between must not
+// pass the check).
 #pragma once
 #include <stddef.h>
 
-#define PIXART_CUDA_ABI_VERSION 4
+#define PIXART_CUDA_ABI_VERSION 5
 
 #ifdef __cplusplus
 extern "C" {

@@ -355,16 +355,19 @@ Tensor CudaBackend::gather_state_rows(const std::vector<StatePart>& parts,
   std::vector<cudaStream_t> foreign;
   for (CudaBackend* c : src)
     if (c != this && std::find(foreign.begin(), foreign.end(), c->impl_->stream) == foreign.end()) foreign.push_back(c->impl_->stream);
-  auto event = [] {
-    cudaEvent_t e;
-    check_cuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "gather_state_rows");
-    return e;
+  // An event destroyed once recorded and waited on is released when it completes; the holder
+  // destroys it on every path, a failing check included.
+  struct Event {
+    cudaEvent_t e = nullptr;
+    Event() { check_cuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "gather_state_rows"); }
+    ~Event() { cudaEventDestroy(e); }
+    Event(const Event&) = delete;
+    Event& operator=(const Event&) = delete;
   };
   for (cudaStream_t f : foreign) {
-    cudaEvent_t made = event();
-    check_cuda(cudaEventRecord(made, f), "gather_state_rows");
-    check_cuda(cudaStreamWaitEvent(s, made, 0), "gather_state_rows");
-    cudaEventDestroy(made);  // released once it has completed
+    Event made;
+    check_cuda(cudaEventRecord(made.e, f), "gather_state_rows");
+    check_cuda(cudaStreamWaitEvent(s, made.e, 0), "gather_state_rows");
   }
   float* dst = static_cast<float*>(out.raw());
   for (size_t k = 0; k < rows.size(); k++) {
@@ -373,10 +376,9 @@ Tensor CudaBackend::gather_state_rows(const std::vector<StatePart>& parts,
                "gather_state_rows");
   }
   if (!foreign.empty()) {
-    cudaEvent_t copied = event();
-    check_cuda(cudaEventRecord(copied, s), "gather_state_rows");
-    for (cudaStream_t f : foreign) check_cuda(cudaStreamWaitEvent(f, copied, 0), "gather_state_rows");
-    cudaEventDestroy(copied);
+    Event copied;
+    check_cuda(cudaEventRecord(copied.e, s), "gather_state_rows");
+    for (cudaStream_t f : foreign) check_cuda(cudaStreamWaitEvent(f, copied.e, 0), "gather_state_rows");
   }
   return out;
 }

@@ -1,4 +1,4 @@
-// The exported C factory of libpixart_cuda.so (cuda_abi.h, version 3): creates and destroys
+// The exported C factory of libpixart_cuda.so (cuda_abi.h): creates and destroys
 // CudaBackend objects and exposes the extras the engine needs beyond pixart::Backend.
 #include <cstdio>
 #include <exception>

@@ -13,8 +13,13 @@ namespace pixart::cuda {
 
 class CudaStepGraph final : public StepGraph {
  public:
-  CudaStepGraph(CudaBackend& be, std::vector<Shape> shapes) : be_(be), shapes_(std::move(shapes)) {}
+  CudaStepGraph(CudaBackend& be, std::vector<Shape> shapes)
+      : be_(be), shapes_(std::move(shapes)), device_(be.impl_->device) {}
   ~CudaStepGraph() override {
+    // Possibly on another thread (a conditioning disposed from JS): the graph's device, not
+    // whichever that thread has current (which would make a context on device 0).
+    int cur = -1;
+    if (cudaGetDevice(&cur) != cudaSuccess || cur != device_) cudaSetDevice(device_);
     if (exec_) cudaGraphExecDestroy(exec_);  // a launch in flight completes first (freed asynchronously)
     outputs_.clear();
     inputs_.clear();
@@ -48,6 +53,7 @@ class CudaStepGraph final : public StepGraph {
 
   CudaBackend& be_;
   std::vector<Shape> shapes_;
+  int device_;
   // What fn closes over (tensors the recorded ops read: a conditioning's text, the size features,
   // the position table) lives as long as the graph, so no block the graph reads is handed out again.
   StepFn fn_;

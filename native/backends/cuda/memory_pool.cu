@@ -69,7 +69,7 @@ void* MemoryPool::allocate(size_t bytes, size_t* granted, bool exact) {
       return p;
     }
   }
-  if (trim_ && st_.cached >= want) trim_locked(want);
+  if (trim_ && st_.cached - private_cached_ >= want) trim_locked(want);  // graphs' free blocks are not the cache's
   void* p = device_malloc(want);
   if (!p) {
     empty_cache_locked();
@@ -98,6 +98,7 @@ void* MemoryPool::allocate_private_locked(size_t bytes, size_t* granted) {
     p = own->second.back();
     own->second.pop_back();
     st_.cached -= want;
+    private_cached_ -= want;
     st_.cache_hits++;
   } else {
     auto shared = free_.find(want);
@@ -109,10 +110,12 @@ void* MemoryPool::allocate_private_locked(size_t bytes, size_t* granted) {
     } else {
       // cudaMalloc is not a stream operation; relaxed mode lets the capturing thread call it (the
       // address is fixed at capture and the graph never allocates on replay).
-      cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
-      cudaThreadExchangeStreamCaptureMode(&mode);
+      struct RelaxedCapture {  // restored on every path, a throwing device_malloc included
+        cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+        RelaxedCapture() { cudaThreadExchangeStreamCaptureMode(&mode); }
+        ~RelaxedCapture() { cudaThreadExchangeStreamCaptureMode(&mode); }
+      } relaxed;
       p = device_malloc(want);
-      cudaThreadExchangeStreamCaptureMode(&mode);
       if (!p) {  // no cache to free here: cudaFree is not allowed while capturing
         size_t free_b = 0, total_b = 0;
         cudaMemGetInfo(&free_b, &total_b);
@@ -154,6 +157,7 @@ void MemoryPool::release_private(uint64_t id) noexcept {
     for (void* p : blocks) {
       free_[size].push_back(Cached{p, ++seq_});
       private_owner_.erase(p);
+      private_cached_ -= size;
     }
   }
   // Blocks still in use (a graph output someone holds) go to the shared cache when released.
@@ -166,9 +170,16 @@ void MemoryPool::release(void* p, size_t granted, bool exact) noexcept {
   std::lock_guard<std::mutex> lock(mu_);
   st_.in_use -= granted;
   auto priv = private_owner_.find(p);
+  if (priv == private_owner_.end() && capturing_ && std::this_thread::get_id() == capture_thread_) {
+    // A block from before the capture whose last holder lets go inside it: the recorded ops may
+    // still use its address on every replay, so it becomes the graph's too (and cudaFree, for an
+    // exact block, is not allowed while capturing anyway).
+    priv = private_owner_.emplace(p, capturing_).first;
+  }
   if (priv != private_owner_.end()) {  // a graph's block: back to its set only
     private_[priv->second].free[granted].push_back(p);
     st_.cached += granted;
+    private_cached_ += granted;
     return;
   }
   if (exact) {
@@ -193,7 +204,7 @@ void MemoryPool::trim_locked(size_t bytes) noexcept {
   int cur = -1;
   if (cudaGetDevice(&cur) == cudaSuccess && cur != device_) cudaSetDevice(device_);
   size_t freed = 0;
-  while (freed < bytes && st_.cached > 0) {
+  while (freed < bytes && st_.cached > private_cached_) {
     // The oldest block over all size classes (each class's list is in release order).
     auto oldest = free_.end();
     for (auto it = free_.begin(); it != free_.end(); ++it)

@@ -20,7 +20,9 @@
 // CUDA graphs (CudaBackend::record_step): while a capture is open, the capturing thread's
 // allocations come from a private set of blocks (begin_private): from that set's own free list,
 // else taken from the shared cache, else from cudaMalloc (in relaxed capture mode, as PyTorch
-// does). Blocks the captured ops release go back to the set only, so within the capture a block
+// does). Blocks the captured ops release go back to the set only (a block from before the capture
+// whose last holder lets go inside it joins the set: the recorded ops may use its address on every
+// replay), so within the capture a block
 // is handed out again exactly as a replay will reuse it (a replay runs the ops in the recorded
 // order). After the capture the set belongs to the graph: every replay writes its blocks, so
 // nothing else is given them until the graph is destroyed and release_private() returns them to
@@ -98,6 +100,7 @@ class MemoryPool {
   PoolStats st_;
   std::map<uint64_t, PrivateSet> private_;
   std::unordered_map<void*, uint64_t> private_owner_;  // a private block -> its set
+  size_t private_cached_ = 0;  // of st_.cached: free blocks of private sets (not trimmable)
   uint64_t capturing_ = 0;  // the open set (0: none) and the thread it serves
   std::thread::id capture_thread_;
   uint64_t next_private_ = 0;
