@@ -139,6 +139,12 @@ describe('building blocks', () => {
     expect(htmlToText('a<script>x<b>y</b></script>b<style>p{}</style>c<!-- d --><![CDATA[e]]><rt>f</rt>g')).toBe('abceg');
     expect(htmlToText('<p>  \n </p><pre>  </pre>')).toBe('\n  ');
     expect(htmlToText('&foo; &amp &#65x &')).toBe('&foo & Ax &'); // unknown name loses its ';'
+    // A character reference cut off by a character outside the BMP: [2:-1] drops one code point (bs4's outputs)
+    expect(htmlToText('&#0\u{1F600}')).toBe('\ufffd\u{1F600}');
+    expect(htmlToText('&#x0\u{1F600} z')).toBe('\ufffd\u{1F600} z');
+    expect(htmlToText('&#65\u{1F600}')).toBe('A\u{1F600}');
+    expect(htmlToText('a&#00\u{1F600}b')).toBe('a\ufffd\u{1F600}b');
+    expect(htmlToText('&#0\u{1F600};')).toBe('\ufffd\u{1F600};');
     expect(() => htmlToText('a <![foo bar')).toThrow(HtmlRejectedError);
   });
 

@@ -318,7 +318,7 @@ class HtmlParserPort {
       } else if (rawdata.startsWith('&#', i)) {
         const cm = matchAt(CHARREF, rawdata, i);
         if (cm) {
-          this.handleCharref(cm[0].slice(2, -1));
+          this.handleCharref(cm[0].slice(2, cm[0].length - lastCharLength(cm[0])));  // Python's [2:-1]: one code point
           let k = cm.index + cm[0].length;
           if (rawdata[k - 1] !== ';') k -= lastCharLength(cm[0]);
           i = k;
