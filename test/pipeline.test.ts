@@ -1,7 +1,10 @@
 // End-to-end parity with diffusers' PixArtAlphaPipeline (fixture case 7), encode_prompt
 // (case 3), the low-memory workflow, and argument checking.
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Engine } from '../lib/engine/Engine.js';
+import { readSafetensorsFile } from '../lib/io/safetensorsFile.js';
+import { PixArtTransformer2DModel } from '../lib/models/PixArtTransformer2DModel.js';
 import { toImages } from '../lib/pipeline/images.js';
 import { PixArtAlphaPipeline } from '../lib/pipeline/PixArtAlphaPipeline.js';
 import type { GenerateOptions, HostTensor } from '../lib/pipeline/types.js';
@@ -124,6 +127,27 @@ describe('generate() matches diffusers (pipeline fixtures)', () => {
     } finally {
       rgb.mockRestore();
       floats.mockRestore();
+    }
+  });
+});
+
+describe('a transformer without a caption projection (caption_channels null)', () => {
+  // Reference: test/fixtures/generated/make_no_caption_projection.py (diffusers takes the T5
+  // output directly as the cross-attention input; the tiny T5's width 64 is the inner width).
+  it.each([['cfg', 4.5], ['nocfg', 1.0]] as const)('matches diffusers (%s)', async (key, guidanceScale) => {
+    const ref = readSafetensorsFile(join(TINY_MODEL, '..', 'generated', 'no_caption_projection.safetensors')).get(key)!;
+    const transformer = await PixArtTransformer2DModel.fromPretrained(join(TINY_MODEL, '..', 'pixart-tiny-nocap', 'transformer'), { engine });
+    const nocap = await PixArtAlphaPipeline.fromPretrained(TINY_MODEL, { engine, transformer });
+    try {
+      expect(transformer.config.captionChannels).toBe(64);  // cross_attention_dim stands in
+      const out = await nocap.generate({
+        prompt: 'a red fox in the snow', negativePrompt: '', numInferenceSteps: 4, guidanceScale, height: 64, width: 64,
+        seed: 3, cleanCaption: false, useResolutionBinning: false, outputType: 'latent',
+      });
+      expect(out.tensor!.shape).toEqual(ref.shape);
+      expectClose(out.tensor!.data, ref.data as Float32Array, { atol: 1e-4, rtol: 1e-4, relToMax: true, label: key });
+    } finally {
+      nocap.dispose();
     }
   });
 });

@@ -28,6 +28,10 @@ export interface DiTConfig {
   patchSize: number;
   inChannels: number;
   outChannels: number;
+  /**
+   * Width of the text embeddings the transformer takes: `caption_channels`, or, when the config
+   * has none (no caption projection), `cross_attention_dim`.
+   */
   captionChannels: number;
   numLayers: number;
   numAttentionHeads: number;
@@ -59,7 +63,7 @@ export async function readDiTConfig(folder: string): Promise<DiTConfig> {
     patchSize: num(raw, 'patch_size', path, 2),
     inChannels,
     outChannels: raw.out_channels == null ? inChannels : num(raw, 'out_channels', path),
-    captionChannels: num(raw, 'caption_channels', path),
+    captionChannels: raw.caption_channels == null ? num(raw, 'cross_attention_dim', path) : num(raw, 'caption_channels', path),
     numLayers: num(raw, 'num_layers', path),
     numAttentionHeads: num(raw, 'num_attention_heads', path),
     attentionHeadDim: num(raw, 'attention_head_dim', path),
