@@ -115,8 +115,11 @@ describe('config handling follows diffusers from_config', () => {
     expect(s.config.solver_order).toBe(3);
   });
   it('re-registers foreign algorithm names like diffusers', () => {
-    expect(DPMSolverMultistepScheduler.fromConfig(pixart(), { algorithm_type: 'deis', solver_type: 'bh2' }).config)
+    expect(DPMSolverMultistepScheduler.fromConfig(pixart(), { algorithm_type: 'deis', solver_type: 'bh2', final_sigmas_type: 'sigma_min' }).config)
       .toMatchObject({ algorithm_type: 'dpmsolver++', solver_type: 'midpoint' });
+    // diffusers checks final_sigmas_type against the name given: 'deis' with the default "zero" is a ValueError there
+    expect(() => DPMSolverMultistepScheduler.fromConfig(pixart(), { algorithm_type: 'deis' }))
+      .toThrow(expect.objectContaining({ code: 'ERR_PIXART_INVALID_ARGUMENT', message: expect.stringContaining('"deis"') }));
     expect(createScheduler('deis', pixart()).config).toMatchObject({ algorithm_type: 'deis', solver_type: 'logrho' });
     expect(createScheduler('unipc', pixart()).config.solver_type).toBe('bh2');
   });

@@ -61,13 +61,15 @@ export class DPMSolverMultistepScheduler extends SchedulerBase {
   constructor(cfg: SchedulerConfig) {
     super(cfg);
     checkOneSigmaSpacing(NAME, cfg);
-    // diffusers re-registers DEIS/UniPC names to their DPM-Solver equivalents.
+    // diffusers checks final_sigmas_type against the name given (so 'deis' with "zero" fails
+    // there too), then re-registers DEIS/UniPC names to their DPM-Solver equivalents.
+    const given = cfg.algorithm_type as string;
+    if (given !== 'dpmsolver++' && given !== 'sde-dpmsolver++' && cfg.final_sigmas_type === 'zero') {
+      throw invalid(`${NAME}: final_sigmas_type "zero" is not supported for algorithm_type "${given}"; use "sigma_min"`);
+    }
     if (cfg.algorithm_type === 'deis') cfg.algorithm_type = 'dpmsolver++';
     if (['logrho', 'bh1', 'bh2'].includes(cfg.solver_type as string)) cfg.solver_type = 'midpoint';
     const algo = cfg.algorithm_type as DpmAlgorithm;
-    if ((algo === 'dpmsolver' || algo === 'sde-dpmsolver') && cfg.final_sigmas_type === 'zero') {
-      throw invalid(`${NAME}: final_sigmas_type "zero" is not supported for algorithm_type "${algo}"; use "sigma_min"`);
-    }
     if (algo === 'sde-dpmsolver' && cfg.solver_order === 3) {
       throw unsupported(`${NAME}: sde-dpmsolver has no third-order update (diffusers fails the same way)`);
     }
