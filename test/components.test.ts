@@ -174,6 +174,35 @@ describe('AutoencoderKL tiled decoding', () => {
   });
 });
 
+describe('ReLU activations (T5 v1.0 feed-forwards, VAE act_fn "relu")', () => {
+  // Reference: test/fixtures/generated/make_relu.py (transformers / diffusers, float32)
+  const RELU = join(TINY_MODEL, '..', 'relu');
+  const ref = readSafetensorsFile(join(TINY_MODEL, '..', 'generated', 'relu.safetensors'));
+  const ints = (k: string) => Int32Array.from(ref.get(k)!.data as ArrayLike<number | bigint>, (v) => Number(v));
+  it.each(['relu', 'gated-relu'])('T5 feed_forward_proj %s matches transformers', async (proj) => {
+    const t5 = await T5EncoderModel.fromPretrained(join(RELU, `t5-${proj}`), { engine });
+    try {
+      const want = ref.get(`t5-${proj}`)!;
+      const out = await t5.encode(ints('ids'), ints('mask'), 2, 9);
+      expect(out.shape).toEqual(want.shape);
+      expectClose(out.data, want.data as Float32Array, { ...TOL, label: proj });
+    } finally {
+      t5.dispose();
+    }
+  });
+  it('VAE act_fn relu decode matches diffusers', async () => {
+    const vae = await AutoencoderKL.fromPretrained(join(RELU, 'vae-relu'), { engine });
+    try {
+      const z = ref.get('latents')!, want = ref.get('vae-relu')!;
+      const out = await vae.decode({ data: z.data as Float32Array, shape: z.shape });
+      expect(out.shape).toEqual(want.shape);
+      expectClose(out.data, want.data as Float32Array, { ...TOL, label: 'vae relu' });
+    } finally {
+      vae.dispose();
+    }
+  });
+});
+
 describe('AutoencoderKL', () => {
   it.each(['vae/decode_8x8', 'vae/decode_8x12'])('decode matches diffusers on %s', async (id) => {
     const c = fixtureCase(id);

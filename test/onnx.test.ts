@@ -4,7 +4,7 @@
 // exporter traced (the axes are dynamic); typed errors and the CLI command.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EXIT, main } from '../lib/cli/main.js';
 import { Engine } from '../lib/engine/Engine.js';
 import { exportOnnx, type OnnxExportManifest } from '../lib/export/exportOnnx.js';
+import { readSafetensorsFile } from '../lib/io/safetensorsFile.js';
 import { AutoencoderKL } from '../lib/models/AutoencoderKL.js';
 import { PixArtTransformer2DModel } from '../lib/models/PixArtTransformer2DModel.js';
 import { T5EncoderModel } from '../lib/models/T5EncoderModel.js';
@@ -303,6 +304,28 @@ describe('transformer.onnx in onnxruntime-node', () => {
     await exportOnnx(TINY_MODEL, join(dir, 'f16'), { components: ['transformer', 'vae_decoder'], dtype: 'float16' });
     const { got, ours } = await compare(2, 8, 12, 9, 9, 'float16');
     expectClose(got, ours, { atol: 5e-3, rtol: 5e-3, relToMax: true, label: 'float16 transformer' });
+  });
+});
+
+describe('ReLU models (T5 relu feed-forward, VAE act_fn relu) export as Relu and match transformers / diffusers', () => {
+  it('text_encoder and vae_decoder, float32', async () => {
+    // A model folder of the ReLU fixtures (test/fixtures/generated/make_relu.py)
+    const R = join(TINY_MODEL, '..', 'relu'), folder = join(dir, 'relu-model'), out = join(dir, 'relu-onnx');
+    mkdirSync(folder);
+    symlinkSync(join(R, 't5-relu'), join(folder, 'text_encoder'));
+    symlinkSync(join(R, 'vae-relu'), join(folder, 'vae'));
+    copyFileSync(join(TINY_MODEL, 'model_index.json'), join(folder, 'model_index.json'));
+    await exportOnnx(folder, out, { components: ['text_encoder', 'vae_decoder'], dtype: 'float32' });
+    const ref = readSafetensorsFile(join(TINY_MODEL, '..', 'generated', 'relu.safetensors'));
+    const i64 = (k: string) => new ort.Tensor('int64', ref.get(k)!.data as BigInt64Array, [2, 9]);
+    const t5 = await session(join(out, 'text_encoder.onnx'));
+    const h = (await t5.run({ input_ids: i64('ids'), attention_mask: i64('mask') })).last_hidden_state;
+    expectClose(h.data as Float32Array, ref.get('t5-relu')!.data as Float32Array, { ...TOL, label: 't5 relu onnx vs transformers' });
+    const vae = await session(join(out, 'vae_decoder.onnx'));
+    const z = ref.get('latents')!;
+    const x = (await vae.run({ latent_sample: new ort.Tensor('float32', z.data as Float32Array, z.shape) })).sample;
+    expectClose(x.data as Float32Array, ref.get('vae-relu')!.data as Float32Array, { ...TOL, label: 'vae relu onnx vs diffusers' });
+    for (const f of ['text_encoder.onnx', 'vae_decoder.onnx']) expect(readFileSync(join(out, f)).includes('Relu')).toBe(true);
   });
 });
 

@@ -26,7 +26,7 @@
 
 namespace pixart {
 
-enum class Activation { kNone, kGeluTanh, kGelu, kSilu };
+enum class Activation { kNone, kGeluTanh, kGelu, kSilu, kRelu };
 
 class Backend {
  public:

@@ -256,6 +256,7 @@ struct GraphRecorder::Impl {
     switch (act) {
       case Activation::kNone: return x;
       case Activation::kSilu: return binary("Mul", x, emit1("Sigmoid", {x}, {}, T, s), s);
+      case Activation::kRelu: return emit1("Relu", {x}, {}, T, s);
       case Activation::kGelu: {  // 0.5 x (1 + erf(x / sqrt 2))
         const int e = emit1("Erf", {binary("Mul", x, scalar(float(M_SQRT1_2), T), s)}, {}, T, s);
         return binary("Mul", binary("Mul", x, scalar(0.5f, T), s), binary("Add", e, scalar(1.f, T), s), s);

@@ -91,6 +91,9 @@ void CpuBackend::apply_activation(float* data, int64_t n, Activation act) {
     case Activation::kGeluTanh: gelu_tanh_inplace(data, n); return;
     case Activation::kGelu: gelu_erf_inplace(data, n); return;
     case Activation::kSilu: silu_inplace(data, n); return;
+    case Activation::kRelu:
+      for (int64_t i = 0; i < n; i++) data[i] = data[i] < 0.f ? 0.f : data[i];  // NaN stays NaN, as torch's
+      return;
   }
 }
 

@@ -65,6 +65,7 @@ Act to_act(Activation a) {
     case Activation::kGeluTanh: return Act::kGeluTanh;
     case Activation::kGelu: return Act::kGelu;
     case Activation::kSilu: return Act::kSilu;
+    case Activation::kRelu: return Act::kRelu;
   }
   return Act::kNone;
 }

@@ -82,6 +82,7 @@ __device__ __forceinline__ float apply_act(float x, Act a) {
     case Act::kGeluTanh: return act_gelu_tanh(x);
     case Act::kGelu: return act_gelu_erf(x);
     case Act::kSilu: return act_silu(x);
+    case Act::kRelu: return x < 0.f ? 0.f : x;  // NaN stays NaN, as torch's
     default: return x;
   }
 }

@@ -224,6 +224,7 @@ TEST_CASE("cuda linear: bias, activations, residual, fused and unfused epilogues
       {64, 96, 384, false, Activation::kGeluTanh, false}, // GELU epilogue
       {33, 64, 48, true, Activation::kGelu, false},    // erf GELU (kernel)
       {33, 64, 48, true, Activation::kSilu, true},     // SiLU + residual (kernel)
+      {17, 40, 24, true, Activation::kRelu, false},    // ReLU (T5 v1.0, a VAE act_fn): the epilogue kernel
       {512, 1152, 1152, true, Activation::kNone, false},  // PixArt width
   };
   for (const C& c : cases) {
@@ -357,7 +358,7 @@ TEST_CASE("cuda add / mul with trailing broadcast, scale") {
 
 TEST_CASE("cuda activations and gated GELU") {
   REQUIRE_CUDA();
-  for (Activation act : {Activation::kNone, Activation::kGeluTanh, Activation::kGelu, Activation::kSilu}) {
+  for (Activation act : {Activation::kNone, Activation::kGeluTanh, Activation::kGelu, Activation::kSilu, Activation::kRelu}) {
     op_case("activation " + std::to_string(int(act)), {{rnd(3000, 31, 3.f), {3, 1000}}},
             [act](Backend& be, const std::vector<Tensor>& t) { return be.activation(t[0], act); });
   }

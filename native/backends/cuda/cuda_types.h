@@ -11,6 +11,6 @@ inline size_t dt_size(DT d) { return d == DT::kF32 ? 4 : 2; }
 inline const char* dt_name(DT d) { return d == DT::kF32 ? "f32" : d == DT::kF16 ? "f16" : "bf16"; }
 
 // Activations as the kernels see them (values match pixart::Activation).
-enum class Act { kNone = 0, kGeluTanh = 1, kGelu = 2, kSilu = 3 };
+enum class Act { kNone = 0, kGeluTanh = 1, kGelu = 2, kSilu = 3, kRelu = 4 };
 
 }  // namespace pixart::cuda

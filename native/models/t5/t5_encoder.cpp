@@ -59,6 +59,7 @@ Activation activation_for(const std::string& act, const std::string& origin) {
   if (act == "gelu_new" || act == "gelu_pytorch_tanh") return Activation::kGeluTanh;
   if (act == "gelu") return Activation::kGelu;
   if (act == "silu" || act == "swish") return Activation::kSilu;
+  if (act == "relu") return Activation::kRelu;  // T5 v1.0's DenseReluDense
   fail(StatusCode::kUnsupported,
        origin + ": T5 feed-forward activation '" + act + "' is not supported (the backend has no op for it)");
 }

@@ -18,7 +18,8 @@ Activation activation_from_name(const std::string& act_fn) {
   // diffusers' get_activation: "swish" and "silu" are both nn.SiLU, "gelu" is exact (erf) GELU.
   if (act_fn == "silu" || act_fn == "swish") return Activation::kSilu;
   if (act_fn == "gelu") return Activation::kGelu;
-  fail(StatusCode::kUnsupported, "VAE act_fn \"" + act_fn + "\" is not supported (silu, swish or gelu)");
+  if (act_fn == "relu") return Activation::kRelu;
+  fail(StatusCode::kUnsupported, "VAE act_fn \"" + act_fn + "\" is not supported (silu, swish, gelu or relu)");
 }
 
 Tensor ResampleBlock::operator()(Backend& be, Tensor x) const {
