@@ -64,7 +64,7 @@ for (const [k, c] of (cases as any[]).entries()) {
   const gen = new TorchGenerator(2000 + idx);
   const noise = { randn: (sh: number[]) => randnTensor(sh, gen) };
   const init = randnTensor(shape, g0);
-  let x = Float32Array.from(init, (v) => v * f32(s.initNoiseSigma));
+  let x: Float32Array<ArrayBufferLike> = Float32Array.from(init, (v) => v * f32(s.initNoiseSigma));
   const xs = refs.get(`${c.id}/x`)!.data as Float32Array;
   const n = 120;
   let firstBad = '';

@@ -8,7 +8,7 @@
  * - `re` with `str` patterns: Unicode `\w`, `\d`, `\s`, `\b` (see `pyCompat.ts`);
  * - `urllib.parse.unquote_plus` (UTF-8 with replacement, decoded per ASCII run);
  * - `BeautifulSoup(caption, features="html.parser").text` (see `htmlText.ts`);
- * - `ftfy.fix_text` (see `ftfyLite.ts`: everything except mojibake repair);
+ * - `ftfy.fix_text` (see `ftfyLite.ts`; mojibake repair in `ftfyEncoding.ts`);
  * - `html.unescape` (see `htmlEntities.ts`).
  */
 import { PixArtError } from '../errors.js';

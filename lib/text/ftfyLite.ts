@@ -1,9 +1,8 @@
 /**
- * A subset of `ftfy.fix_text(text)` (ftfy 6.3.1, default `TextFixerConfig`), as used by
- * diffusers' caption cleaning. There is no JavaScript port of ftfy; this is a
- * reimplementation of the parts that matter for prompts.
+ * `ftfy.fix_text(text)` (ftfy 6.3.1, default `TextFixerConfig`), as used by diffusers' caption
+ * cleaning. There is no JavaScript port of ftfy; this is a reimplementation of its behaviour.
  *
- * Implemented exactly as ftfy does with its defaults:
+ * Implemented as ftfy does with its defaults:
  * - the outer loop: the text is fixed in segments that end after each "\n" (and at most
  *   1,000,000 characters); `unescape_html="auto"` is switched off for the current and all
  *   *following* segments once a segment contains "<"; each segment is fixed repeatedly until
@@ -11,22 +10,23 @@
  * - `unescape_html`: `&name;` entities of the HTML5 table, their ALL-CAPS spellings for
  *   lower-case names that Python's `html.unescape` would not decode (`&EACUTE;` -> 'É'), and
  *   `&#...;` numeric references only when `html.unescape` consumes the whole reference;
+ * - `fix_encoding` (see `ftfyEncoding.ts`): mojibake detection with `badness.is_bad` and repair
+ *   by re-encoding in the single-byte codecs ftfy tries (latin-1, sloppy windows-125x,
+ *   iso-8859-2, macroman, cp437) and decoding as UTF-8 / "utf-8-variants", with
+ *   `restore_byte_a0`, `replace_lossy_sequences`, `decode_inconsistent_utf8`, the Latin-1 ->
+ *   Windows-1252 re-reading and `fix_c1_controls`; it leaves ASCII text and text that is not
+ *   `is_bad` untouched;
  * - `fix_c1_controls` (U+0080-U+009F read as Windows-1252, undefined bytes kept),
  *   `fix_latin_ligatures`, `fix_character_width` (U+3000 and the U+FF01-U+FFEF block, via
  *   NFKC), `uncurl_quotes`, `fix_line_breaks`, `fix_surrogates` (in JS: lone surrogates become
  *   U+FFFD; paired ones already form one code point), `remove_terminal_escapes`,
  *   `remove_control_chars`, and the final NFC normalization.
  *
- * NOT implemented: `fix_encoding`, i.e. ftfy's mojibake detection and repair (with its
- * sub-steps `restore_byte_a0`, `replace_lossy_sequences`, `decode_inconsistent_utf8` and the
- * Latin-1/Windows-1252 re-decoding). It only acts when the text is non-ASCII *and* ftfy's
- * `badness.is_bad()` heuristic fires: a large hand-tuned table of character-class
- * co-occurrences that detects text already damaged by a wrong decoding ("cafÃ©", "â€œ").
- * Correctly encoded prompts (accents, CJK, emoji, symbols) are left untouched by it, so for
- * them this module gives ftfy's output; prompts that already contain mojibake keep it here,
- * while Python would repair it.
+ * Known difference: Node's Unicode data is newer than CPython 3.11's (Unicode 14), so `\w` in
+ * one badness rule and NFC can treat characters assigned after Unicode 14 differently.
  */
-import { CP1252_C1, html5Lookup, pyHtmlUnescape } from './htmlEntities.js';
+import { fixC1Controls, fixEncoding } from './ftfyEncoding.js';
+import { html5Lookup, pyHtmlUnescape } from './htmlEntities.js';
 import { toWellFormed } from './pyCompat.js';
 
 const MAX_DECODE_LENGTH = 1_000_000;
@@ -58,13 +58,6 @@ function unescapeHtml(text: string): string {
 }
 
 // ---------------------------------------------------------------- character fixes
-
-const C1_RE = /[\x80-\x9f]/g;
-
-/** C1 controls read as Windows-1252 ("sloppy": the five undefined bytes stay as they are). */
-function fixC1Controls(text: string): string {
-  return text.replace(C1_RE, (c) => CP1252_C1[c.charCodeAt(0)] ?? c);
-}
 
 /** Single-character Latin ligatures and digraphs, replaced by their letters. */
 const LIGATURES = new Map<string, string>([
@@ -130,7 +123,7 @@ function fixSegment(segment: string, unescape: boolean): string {
   for (;;) {
     const orig = text;
     if (unescape) text = unescapeHtml(text);
-    // (fix_encoding would run here: not implemented, see the module comment.)
+    text = fixEncoding(text);
     text = fixC1Controls(text);
     text = fixLatinLigatures(text);
     text = fixCharacterWidth(text);
@@ -144,7 +137,7 @@ function fixSegment(segment: string, unescape: boolean): string {
   }
 }
 
-/** `ftfy.fix_text(text)` with default settings, minus mojibake repair (see the module comment). */
+/** `ftfy.fix_text(text)` with default settings. */
 export function ftfyFixText(text: string): string {
   let unescape = true; // unescape_html="auto"
   const out: string[] = [];
