@@ -1,39 +1,49 @@
 /**
- * T5 tokenizer matching transformers' `T5Tokenizer` (transformers 5.x, the `tokenizers`
- * backend converted from `spiece.model`; also the 4.x slow tokenizer except where noted).
+ * T5 tokenizer matching transformers' `T5Tokenizer` of transformers 5.x: the `tokenizers`
+ * (Rust) pipeline that transformers builds from `spiece.model`, re-implemented here in
+ * TypeScript (precompiledCharsmap.ts, unigram.ts) from the behaviour of tokenizers 0.23.
  *
  * Pipeline for one text, as transformers does it:
- * 1. The text is split on added/special tokens (`<pad>`, `</s>`, `<unk>`, `<extra_id_N>`, any
- *    additional special tokens), matched literally, leftmost-longest. Those become their ids.
- * 2. Every other segment is tokenized with the SentencePiece unigram model (Google's
- *    SentencePiece compiled to WASM, `@sctg/sentencepiece-js`). transformers 5 normalizes
- *    with the model's charsmap and then splits on Unicode whitespace (Rust
- *    `char::is_whitespace`); SentencePiece only splits on U+0020 after the same
- *    normalization. A sweep of every code point c over "a" + c + "b" shows the two differ
- *    only for U+0085 (NEL), which the charsmap keeps and SentencePiece then treats as an
- *    unknown character, so U+0085 is turned into a space first.
- * 3. `</s>` is appended (`addSpecialTokens`), after truncating to `maxLength - 1` tokens.
+ * 1. Lone UTF-16 surrogates (which Python cannot even pass to the tokenizer) become U+FFFD.
+ * 2. The text is split on added tokens (`<pad>`, `</s>`, `<unk>`, `<extra_id_N>`, additional
+ *    special tokens, the model's control and user-defined pieces), matched literally,
+ *    leftmost-longest, honouring their `lstrip` / `rstrip` / `single_word` flags (T5's
+ *    sentinels are saved with lstrip and rstrip: they swallow the white space around them).
+ *    Tokens saved with `normalized: true` are matched after step 3 instead.
+ * 3. Every other segment is normalized with the model's `precompiled_charsmap`, per extended
+ *    grapheme cluster (tokenizers' `Precompiled` normalizer, see precompiledCharsmap.ts).
+ * 4. Pre-tokenization (`WhitespaceSplit` + `Metaspace(prepend_scheme="always", split=True)`):
+ *    split on Unicode White_Space (Rust `char::is_whitespace`, U+0085 included), prefix
+ *    each word with "▁" unless it starts with one, and cut before every "▁".
+ * 5. Each piece goes through the Unigram model (unigram.ts): Viterbi over the vocabulary of
+ *    `spiece.model` plus the `<extra_id_N>` pieces (score 0), unknown id 2, no byte
+ *    fallback, runs of unknown characters fused into one `<unk>`.
+ * 6. `</s>` is appended (`addSpecialTokens`), after truncating to `maxLength - 1` tokens.
  *    Like transformers 5 (and unlike the 4.x slow tokenizer), `</s>` is appended even when
  *    the text already ends with a literal `</s>`.
- * 4. Padding with `<pad>` (id 0) on the right; attention mask 1 for tokens, 0 for padding.
+ * 7. Padding with `<pad>` (id 0) on the right; attention mask 1 for tokens, 0 for padding.
  *
- * Lone UTF-16 surrogates (which Python cannot even pass to the tokenizer) are replaced by
- * U+FFFD before tokenization.
+ * The `normalizer_spec` flags of `spiece.model` (add_dummy_prefix, remove_extra_whitespaces,
+ * escape_whitespaces) are not used: transformers' T5Tokenizer ignores them and always builds
+ * the pre-tokenizer of step 4. A model without a charsmap is tokenized without normalization
+ * (transformers refuses to load it).
  *
- * Known divergence: when two segmentations of a word have the same unigram score (in
- * practice: runs of one repeated character such as "zzz", "????", "!!!!!!", "#99999999"),
- * the winner depends on floating-point rounding inside each implementation. This WASM
- * SentencePiece, Python's sentencepiece 0.2.2 (transformers 4.x slow tokenizer) and the
- * `tokenizers` library (transformers 5) each break such ties their own way; here the WASM
- * SentencePiece result is used. On 30,000 random concatenations of vocabulary pieces the
- * ids equal transformers 5's exactly; on runs of 2-15 repeated characters about 10% differ
- * (transformers 4.x vs 5 differ on about 5% of those).
+ * Where this differs from Google's SentencePiece (the library transformers 4.x ran, and this
+ * SDK before): ties between equally scored segmentations ("why????" is "▁why" "?" "???" here
+ * and in transformers 5, "▁why" "???" "?" in SentencePiece), and the normalization per
+ * grapheme cluster ("a\u0308\u0301" becomes "ä" here, "ä" + "\u0301" = "ä" <unk> in
+ * SentencePiece). The prompt sweep (bench/prompt_sweep/) finds no difference from transformers
+ * 5.18 on ~530k tokenizer rows, every BMP code point included.
+ * Grapheme clusters come from `Intl.Segmenter` (the ICU of Node.js) where tokenizers uses the
+ * `unicode-segmentation` crate; the two could only disagree on characters whose cluster rules
+ * differ between their Unicode versions (none found).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SentencePieceProcessor } from '@sctg/sentencepiece-js';
 import { PixArtError } from '../errors.js';
-import { readSentencePieceVocab, type SentencePieceEntry } from './spieceModel.js';
+import { PieceType, readSentencePieceModel, type SentencePieceEntry, type SentencePieceModel } from './spieceModel.js';
+import { PrecompiledCharsmap } from './precompiledCharsmap.js';
+import { UnigramModel } from './unigram.js';
 import { toWellFormed } from './pyCompat.js';
 
 export type PaddingStrategy = 'max_length' | 'longest' | 'none';
@@ -89,13 +99,90 @@ export function flattenEncoding(enc: T5BatchEncoding): FlatT5Encoding {
   return { inputIds, attentionMask, batchSize, seqLength };
 }
 
-/**
- * White_Space characters that survive the T5 charsmap normalization unchanged and that
- * SentencePiece would therefore not treat as a separator (see the module comment).
- */
-const SEPARATORS_SP_MISSES_RE = /\x85/g;
+/** Rust `char::is_whitespace` (Unicode White_Space): what WhitespaceSplit and `\s` in tokenizers split on. */
+const WS_CLASS = '\\t\\n\\v\\f\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
+const WS_RUN_RE = new RegExp(`[${WS_CLASS}]+`, 'g');
+const WS_CHAR_RE = new RegExp(`^[${WS_CLASS}]$`);
+/** Rust regex `\w` (Unicode), used by tokenizers for `single_word` added tokens. */
+const WORD_CHAR_RE = /^[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]$/u;
+
+function isWhitespaceAt(s: string, i: number): boolean {
+  return WS_CHAR_RE.test(s[i]);
+}
+
+/** Whether the code point ending just before `i` / starting at `i` is a Rust `\w`. */
+function wordBefore(s: string, i: number): boolean {
+  const lo = s.charCodeAt(i - 1);
+  const from = lo >= 0xdc00 && lo < 0xe000 && i >= 2 ? i - 2 : i - 1;
+  return WORD_CHAR_RE.test(s.slice(from, i));
+}
+function wordAt(s: string, i: number): boolean {
+  return WORD_CHAR_RE.test(String.fromCodePoint(s.codePointAt(i)!));
+}
 
 const SPECIAL_RE_ESCAPE = /[.*+?^${}()|[\]\\/-]/g;
+
+/** The metaspace replacement character "▁". */
+const METASPACE = '\u2581';
+
+/**
+ * transformers' T5Tokenizer builds its Unigram model with `unk_id=2` whatever the model
+ * file says (tokenization_t5.py).
+ */
+const T5_UNK_ID = 2;
+
+/** An added token and its matching flags (tokenizers' `AddedToken`). */
+interface AddedTokenSpec {
+  content: string;
+  id: number;
+  special: boolean;
+  lstrip: boolean;
+  rstrip: boolean;
+  singleWord: boolean;
+  normalized: boolean;
+}
+
+/** Splits of a text around added tokens: strings to tokenize, numbers for added token ids. */
+type Split = string | number;
+
+/** Leftmost-longest matcher for a set of added tokens (tokenizers' AddedVocabulary::find_matches). */
+class AddedTokenMatcher {
+  private readonly re: RegExp;
+  private readonly byContent: Map<string, AddedTokenSpec>;
+
+  constructor(tokens: AddedTokenSpec[]) {
+    this.byContent = new Map(tokens.map((t) => [t.content, t]));
+    const contents = [...this.byContent.keys()].sort((x, y) => y.length - x.length);
+    this.re = new RegExp(contents.map((c) => c.replace(SPECIAL_RE_ESCAPE, '\\$&')).join('|'), 'g');
+  }
+
+  /** Appends the splits of `s` to `out`. */
+  split(s: string, out: Split[]): void {
+    let startOffset = 0;
+    this.re.lastIndex = 0;
+    for (let m = this.re.exec(s); m !== null; m = this.re.exec(s)) {
+      const tok = this.byContent.get(m[0])!;
+      let start = m.index;
+      let stop = m.index + m[0].length;
+      if (tok.singleWord) {
+        const startSpace = start === 0 || !wordBefore(s, start);
+        const stopSpace = stop === s.length || !wordAt(s, stop);
+        if (!startSpace || !stopSpace) continue;
+      }
+      if (tok.lstrip) {
+        while (start > startOffset && isWhitespaceAt(s, start - 1)) start--;
+      }
+      if (tok.rstrip) {
+        while (stop < s.length && isWhitespaceAt(s, stop)) stop++;
+      }
+      start = Math.max(start, startOffset);
+      if (startOffset < start) out.push(s.slice(startOffset, start));
+      out.push(tok.id);
+      startOffset = stop;
+    }
+    if (startOffset < s.length) out.push(s.slice(startOffset));
+  }
+}
 
 interface TokenizerFiles {
   config: Record<string, unknown>;
@@ -132,16 +219,30 @@ function tokenList(value: unknown): string[] {
   return value.map(tokenContent).filter((x): x is string => x !== undefined);
 }
 
+function flag(spec: unknown, key: string): boolean | undefined {
+  if (spec === null || typeof spec !== 'object') return undefined;
+  const v = (spec as Record<string, unknown>)[key];
+  return typeof v === 'boolean' ? v : undefined;
+}
+
+/** Size of the per-tokenizer cache of encoded pieces (cleared when full). */
+const PIECE_CACHE_SIZE = 50_000;
+
 export class T5Tokenizer {
-  private sp: SentencePieceProcessor | null;
+  private disposed = false;
   private readonly vocab: SentencePieceEntry[];
-  /** piece -> id for the SentencePiece vocabulary. */
-  private readonly pieceIds: Map<string, number>;
-  /** Added tokens (specials and sentinels): content -> id, and id -> content. */
-  private readonly added: Map<string, number>;
+  private readonly model: UnigramModel;
+  /** The charsmap normalizer; null when spiece.model has no charsmap. */
+  private readonly normalizer: PrecompiledCharsmap | null;
+  /** Added tokens (specials, sentinels, control and user-defined pieces) by content, and id -> content. */
+  private readonly added: Map<string, AddedTokenSpec>;
   private readonly addedById: Map<number, string>;
   private readonly specialIds: Set<number>;
-  private readonly splitRe: RegExp | null;
+  /** Matchers for added tokens on the raw text and on the normalized text. */
+  private readonly rawMatcher: AddedTokenMatcher | null;
+  private readonly normalizedMatcher: AddedTokenMatcher | null;
+  /** "▁"-prefixed piece -> ids. */
+  private readonly pieceCache = new Map<string, number[]>();
 
   /** Id of `</s>`. */
   readonly eosTokenId: number;
@@ -152,13 +253,9 @@ export class T5Tokenizer {
   /** Number of `<extra_id_N>` sentinel tokens. */
   readonly extraIds: number;
 
-  private constructor(sp: SentencePieceProcessor, vocab: SentencePieceEntry[], files: TokenizerFiles, folder: string) {
-    this.sp = sp;
+  private constructor(spm: SentencePieceModel, files: TokenizerFiles, folder: string) {
+    const vocab = spm.pieces;
     this.vocab = vocab;
-    this.pieceIds = new Map();
-    vocab.forEach((e, i) => {
-      if (!this.pieceIds.has(e.piece)) this.pieceIds.set(e.piece, i);
-    });
     const { config, specialTokensMap, addedTokens } = files;
     const pick = (key: string, dflt: string): string =>
       tokenContent(config[key]) ?? tokenContent(specialTokensMap[key]) ?? dflt;
@@ -177,33 +274,61 @@ export class T5Tokenizer {
       ? extraIdsCfg
       : sentinelsListed > 0 ? sentinelsListed : 100;
 
+    // The Unigram vocabulary of transformers' T5 conversion: the pieces of spiece.model,
+    // then the sentinels in reverse order with score 0 (<extra_id_0> last: id 32099).
+    const modelPieces: { piece: string; score: number }[] = vocab.slice();
+    for (let i = this.extraIds - 1; i >= 0; i--) modelPieces.push({ piece: `<extra_id_${i}>`, score: 0 });
+    if (modelPieces.length <= T5_UNK_ID) {
+      throw new PixArtError('ERR_PIXART_MODEL_LOAD', `T5Tokenizer: spiece.model in ${folder} has too few pieces (${vocab.length})`);
+    }
+    this.model = new UnigramModel(modelPieces, T5_UNK_ID);
+    const pieceId = (piece: string): number | undefined => {
+      const id = this.model.pieceId(piece);
+      return id !== undefined && id < vocab.length ? id : undefined;
+    };
+
     this.added = new Map();
     this.specialIds = new Set();
-    const addToken = (content: string, id: number, special: boolean): void => {
+    const addToken = (content: string, id: number, special: boolean, spec?: unknown): void => {
       if (!Number.isInteger(id) || id < 0) {
         throw new PixArtError('ERR_PIXART_MODEL_LOAD', `T5Tokenizer: invalid id ${id} for token ${JSON.stringify(content)} in ${folder}`);
       }
-      this.added.set(content, id);
+      const prev = this.added.get(content);
+      this.added.set(content, {
+        content,
+        id,
+        special,
+        lstrip: flag(spec, 'lstrip') ?? prev?.lstrip ?? false,
+        rstrip: flag(spec, 'rstrip') ?? prev?.rstrip ?? false,
+        singleWord: flag(spec, 'single_word') ?? prev?.singleWord ?? false,
+        normalized: flag(spec, 'normalized') ?? prev?.normalized ?? false,
+      });
       if (special) this.specialIds.add(id);
     };
     for (const tok of [pad, eos, unk]) {
-      const id = this.pieceIds.get(tok);
+      const id = pieceId(tok);
       if (id === undefined) {
         throw new PixArtError('ERR_PIXART_MODEL_LOAD', `T5Tokenizer: special token ${JSON.stringify(tok)} is not in spiece.model (${folder})`);
       }
       addToken(tok, id, true);
     }
+    // Control and user-defined pieces are added tokens in transformers' conversion.
+    vocab.forEach((e, i) => {
+      if ((e.type === PieceType.CONTROL || e.type === PieceType.USER_DEFINED) && e.piece.length > 0 && !this.added.has(e.piece)) {
+        addToken(e.piece, i, e.type === PieceType.CONTROL);
+      }
+    });
     // Sentinels are appended after the SentencePiece vocabulary in reverse order:
     // <extra_id_0> gets the highest id (32099 for T5's 32000 pieces and 100 extra ids).
     for (let i = 0; i < this.extraIds; i++) addToken(`<extra_id_${i}>`, vocab.length + this.extraIds - 1 - i, true);
-    // Explicit ids saved with the tokenizer take precedence.
+    // Explicit ids and flags saved with the tokenizer take precedence.
     const decoder = config.added_tokens_decoder;
     if (decoder !== null && typeof decoder === 'object') {
       for (const [idStr, spec] of Object.entries(decoder as Record<string, unknown>)) {
         const content = tokenContent(spec);
         if (content === undefined) continue;
         const special = (spec as { special?: unknown }).special !== false;
-        addToken(content, Number(idStr), special);
+        addToken(content, Number(idStr), special, spec);
       }
     }
     for (const [content, id] of Object.entries(addedTokens)) {
@@ -211,25 +336,28 @@ export class T5Tokenizer {
     }
     // Additional special tokens that are still unknown get new ids after the current vocabulary.
     for (const tok of additional) {
-      if (this.added.has(tok) || this.pieceIds.has(tok)) {
-        const id = this.added.get(tok) ?? this.pieceIds.get(tok)!;
-        this.added.set(tok, id);
-        this.specialIds.add(id);
-        continue;
-      }
-      addToken(tok, this.computeVocabSize(), true);
+      const known = this.added.get(tok)?.id ?? pieceId(tok);
+      addToken(tok, known ?? this.computeVocabSize(), true);
     }
     this.addedById = new Map();
-    for (const [content, id] of this.added) if (!this.addedById.has(id)) this.addedById.set(id, content);
+    for (const t of this.added.values()) if (!this.addedById.has(t.id)) this.addedById.set(t.id, t.content);
 
-    this.eosTokenId = this.added.get(eos)!;
-    this.padTokenId = this.added.get(pad)!;
-    this.unkTokenId = this.added.get(unk)!;
+    this.eosTokenId = this.added.get(eos)!.id;
+    this.padTokenId = this.added.get(pad)!.id;
+    this.unkTokenId = this.added.get(unk)!.id;
 
-    const contents = [...this.added.keys()].filter((c) => c.length > 0).sort((a, b) => b.length - a.length);
-    this.splitRe = contents.length > 0
-      ? new RegExp(contents.map((c) => c.replace(SPECIAL_RE_ESCAPE, '\\$&')).join('|'), 'g')
-      : null;
+    const tokens = [...this.added.values()].filter((t) => t.content.length > 0);
+    const raw = tokens.filter((t) => !t.normalized);
+    const normalized = tokens.filter((t) => t.normalized);
+    this.rawMatcher = raw.length > 0 ? new AddedTokenMatcher(raw) : null;
+    this.normalizedMatcher = normalized.length > 0 ? new AddedTokenMatcher(normalized) : null;
+
+    const charsmap = spm.normalizerSpec.precompiledCharsmap;
+    try {
+      this.normalizer = charsmap.length > 0 ? new PrecompiledCharsmap(charsmap) : null;
+    } catch (err) {
+      throw new PixArtError('ERR_PIXART_MODEL_LOAD', `T5Tokenizer: spiece.model in ${folder}: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /**
@@ -252,9 +380,9 @@ export class T5Tokenizer {
       const why = code === 'ENOENT' ? 'not found' : `unreadable (${(err as Error).message})`;
       throw new PixArtError('ERR_PIXART_MODEL_LOAD', `T5Tokenizer: spiece.model ${why} in ${folder}`, { cause: err });
     }
-    let vocab: SentencePieceEntry[];
+    let spm: SentencePieceModel;
     try {
-      vocab = readSentencePieceVocab(modelBytes);
+      spm = readSentencePieceModel(modelBytes);
     } catch (err) {
       throw new PixArtError('ERR_PIXART_MODEL_LOAD', `T5Tokenizer: ${modelPath} is not a valid SentencePiece model: ${(err as Error).message}`, { cause: err });
     }
@@ -263,26 +391,12 @@ export class T5Tokenizer {
       specialTokensMap: readJsonIfPresent(folder, 'special_tokens_map.json'),
       addedTokens: readJsonIfPresent(folder, 'added_tokens.json'),
     };
-    const sp = new SentencePieceProcessor();
-    let status = 'not loaded';
-    try {
-      await sp.loadFromB64StringModel(modelBytes.toString('base64'));
-      const st = sp.processor.status();
-      status = String(st.ToString());
-      st.delete();
-    } catch (err) {
-      throw new PixArtError('ERR_PIXART_MODEL_LOAD', `T5Tokenizer: SentencePiece failed to load ${modelPath}: ${(err as Error).message?.slice(0, 200)}`, { cause: err });
-    }
-    if (status !== 'OK') {
-      try { sp.processor?.delete(); } catch { /* ignore */ }
-      throw new PixArtError('ERR_PIXART_MODEL_LOAD', `T5Tokenizer: SentencePiece failed to load ${modelPath}: ${status}`);
-    }
-    return new T5Tokenizer(sp, vocab, files, folder);
+    return new T5Tokenizer(spm, files, folder);
   }
 
   private computeVocabSize(): number {
     let size = this.vocab.length;
-    for (const id of this.added.values()) size = Math.max(size, id + 1);
+    for (const t of this.added.values()) size = Math.max(size, t.id + 1);
     return size;
   }
 
@@ -291,33 +405,83 @@ export class T5Tokenizer {
     return this.computeVocabSize();
   }
 
-  private processor(): SentencePieceProcessor {
-    if (this.sp === null) throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', 'T5Tokenizer has been disposed');
-    return this.sp;
+  private checkUsable(): void {
+    if (this.disposed) throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', 'T5Tokenizer has been disposed');
+  }
+
+  /** Ids of one "▁"-prefixed piece (Unigram model, cached). */
+  private encodePiece(piece: string, ids: number[]): void {
+    let got = this.pieceCache.get(piece);
+    if (got === undefined) {
+      got = [];
+      this.model.encode(piece, got);
+      if (piece.length <= 64) {
+        if (this.pieceCache.size >= PIECE_CACHE_SIZE) this.pieceCache.clear();
+        this.pieceCache.set(piece, got);
+      }
+    }
+    for (let i = 0; i < got.length; i++) ids.push(got[i]);
+  }
+
+  /** Pre-tokenizer (WhitespaceSplit + Metaspace) and model on a normalized segment. */
+  private encodeNormalized(s: string, ids: number[]): void {
+    WS_RUN_RE.lastIndex = 0;
+    let wordStart = 0;
+    for (;;) {
+      const m = WS_RUN_RE.exec(s);
+      const wordEnd = m === null ? s.length : m.index;
+      if (wordEnd > wordStart) {
+        // Metaspace: prefix "▁" unless the word starts with one, then cut before every "▁".
+        let p = wordStart;
+        if (s.charCodeAt(p) !== 0x2581) {
+          const next = s.indexOf(METASPACE, p + 1);
+          const e = next < 0 || next >= wordEnd ? wordEnd : next;
+          this.encodePiece(METASPACE + s.slice(p, e), ids);
+          p = e;
+        }
+        while (p < wordEnd) {
+          const next = s.indexOf(METASPACE, p + 1);
+          const e = next < 0 || next >= wordEnd ? wordEnd : next;
+          this.encodePiece(s.slice(p, e), ids);
+          p = e;
+        }
+      }
+      if (m === null) break;
+      wordStart = m.index + m[0].length;
+    }
+  }
+
+  /** A segment that is not a raw added token: normalize, split normalized added tokens, encode. */
+  private encodeSegment(segment: string, ids: number[]): void {
+    if (segment.length === 0) return;
+    const norm = this.normalizer === null ? segment : this.normalizer.normalize(segment);
+    if (this.normalizedMatcher === null) {
+      this.encodeNormalized(norm, ids);
+      return;
+    }
+    const splits: Split[] = [];
+    this.normalizedMatcher.split(norm, splits);
+    for (const sp of splits) {
+      if (typeof sp === 'number') ids.push(sp);
+      else this.encodeNormalized(sp, ids);
+    }
   }
 
   /** Token ids of one text, without `</s>` and without truncation. */
   private encodeText(text: string): number[] {
-    const sp = this.processor();
+    this.checkUsable();
     const ids: number[] = [];
-    const encodeSegment = (segment: string): void => {
-      if (segment.length === 0) return;
-      const pieces = sp.encodeIds(segment.replace(SEPARATORS_SP_MISSES_RE, ' '));
-      for (const id of pieces) ids.push(id);
-    };
     const s = toWellFormed(text);
-    if (this.splitRe === null) {
-      encodeSegment(s);
+    if (this.rawMatcher === null) {
+      this.encodeSegment(s, ids);
       return ids;
     }
-    let last = 0;
-    this.splitRe.lastIndex = 0;
-    for (let m = this.splitRe.exec(s); m !== null; m = this.splitRe.exec(s)) {
-      encodeSegment(s.slice(last, m.index));
-      ids.push(this.added.get(m[0])!);
-      last = m.index + m[0].length;
+    const splits: Split[] = [];
+    this.rawMatcher.split(s, splits);
+    for (const sp of splits) {
+      if (typeof sp === 'number') ids.push(sp);
+      else this.encodeSegment(sp, ids);
     }
-    encodeSegment(s.slice(last));
     return ids;
   }
 
@@ -389,7 +553,9 @@ export class T5Tokenizer {
 
   /** Id of a token string (`convert_tokens_to_ids`); the unk id for unknown strings. */
   tokenToId(token: string): number {
-    return this.added.get(token) ?? this.pieceIds.get(token) ?? this.unkTokenId;
+    const added = this.added.get(token);
+    if (added !== undefined) return added.id;
+    return this.model.pieceId(token) ?? this.unkTokenId;
   }
 
   /**
@@ -409,13 +575,8 @@ export class T5Tokenizer {
     return parts.join('');
   }
 
-  /** Frees the SentencePiece WASM processor. The tokenizer cannot be used afterwards. */
+  /** Marks the tokenizer as unusable (kept for API compatibility; it holds no native resources). */
   dispose(): void {
-    if (this.sp === null) return;
-    try {
-      this.sp.processor?.delete();
-    } finally {
-      this.sp = null;
-    }
+    this.disposed = true;
   }
 }
