@@ -1,9 +1,9 @@
 """Fuzz inputs + ftfy 6.3.1 reference outputs for lib/text/ftfyEncoding.ts (output is not committed).
 
-Run from /work/main, then compare with ftfyFuzz.test.ts:
+Run from /work/main, then compare with bench/prompt_sweep/ftfy_fuzz.ts:
 
     PYTHONPATH=/tmp/pyftfy python3 lib/text/testdata/fuzz_ftfy_encoding.py /tmp/ftfy_fuzz.json [n] [seed]
-    FTFY_FUZZ_JSON=/tmp/ftfy_fuzz.json npx vitest run lib/text/testdata/ftfyFuzz.test.ts
+    npx tsx bench/prompt_sweep/ftfy_fuzz.ts /tmp/ftfy_fuzz.json
 
 Writes, for n random mojibake strings (ftfy_mojibake.make_case) plus the "a XY b" pairs of
 Latin-1/cp1252 characters (bench/prompt_sweep/ftfy_pairs.py's set) and, for is_bad, random
