@@ -6,7 +6,7 @@ gives for (a) each component alone on fixed random inputs and (b) several full p
 bench/sweep/run.ts replays everything through the SDK and compares.
 
   cd /work/main
-  pip install --target /tmp/pyextra ftfy==6.3.1 beautifulsoup4==4.15.0     # for the clean_caption=True case
+  pip install --target /tmp/pyextra ftfy==6.3.1 beautifulsoup4==4.15.0 protobuf  # clean_caption=True; spiece.model
   PYTHONPATH=/work/main/bench/.diffusers:/work/pydeps:/tmp/pyextra python3 bench/sweep/gen.py [--only m03,m07] [--out /tmp/sweep]
   npx tsx bench/sweep/run.ts [--only m03] [--out /tmp/sweep]
 
@@ -406,18 +406,10 @@ _TOK = None
 
 
 def python_tokenizer():
-    # transformers 5 converts spiece.model with protobuf, which is not installed here: Python uses
-    # the same vocab's tokenizers JSON (../shared/configs/t5-v1_1-tokenizer); the saved folders keep
-    # the real repos' layout (spiece.model, no tokenizer.json) for the SDK.
+    # transformers 5 converts the fixture's spiece.model on load (needs protobuf, see the header).
     global _TOK
     if _TOK is None:
-        d = '/tmp/sweep/_tok'
-        os.makedirs(d, exist_ok=True)
-        for f in os.listdir(os.path.join(FIXTURE, 'tokenizer')):
-            shutil.copy(os.path.join(FIXTURE, 'tokenizer', f), d)
-        shutil.copy(os.path.join(REPO, '..', 'shared', 'configs', 't5-v1_1-tokenizer', 'tokenizer.transformers5-converted.json'),
-                    os.path.join(d, 'tokenizer.json'))
-        _TOK = T5Tokenizer.from_pretrained(d)
+        _TOK = T5Tokenizer.from_pretrained(os.path.join(FIXTURE, 'tokenizer'))
     return _TOK
 
 
