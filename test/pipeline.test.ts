@@ -212,6 +212,8 @@ describe('bad input is rejected with a typed error before any native work', () =
     ['embeds/mask mismatch', { ...base, prompt: undefined, promptEmbeds: { data: new Float32Array(120 * 64), shape: [1, 120, 64] }, promptAttentionMask: { data: new Float32Array(100), shape: [1, 100] } }],
     ['latents of the wrong shape', { ...base, latents: { data: new Float32Array(4 * 4 * 4), shape: [1, 4, 4, 4] } }],
     ['unknown scheduler', { ...base, scheduler: 'no-such-scheduler' }],
+    ['a scheduler that is neither a name nor a scheduler', { ...base, scheduler: 42 as never }],
+    ['an object without the scheduler methods', { ...base, scheduler: { clone: () => ({}) } as never }],
     ['seed and generator', { ...base, seed: 1, generator: [] as never }],
     ['NaN in latents', { ...base, latents: { data: new Float32Array(4 * 8 * 8).fill(NaN), shape: [1, 4, 8, 8] } }],
     ['bad outputType', { ...base, outputType: 'jpeg' as never }],
@@ -229,6 +231,10 @@ describe('bad input is rejected with a typed error before any native work', () =
       expect(calls).toBe(0);
     });
   }
+
+  it('setScheduler refuses an object that is not a scheduler', async () => {
+    await expect(pipe.setScheduler({} as never)).rejects.toMatchObject({ code: 'ERR_PIXART_INVALID_ARGUMENT', message: /setScheduler must be a scheduler name .* without clone, setTimesteps, step, scaleModelInput/ });
+  });
 
   it('an aborted signal stops the run with its reason', async () => {
     const ac = new AbortController();

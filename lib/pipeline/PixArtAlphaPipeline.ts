@@ -151,7 +151,7 @@ export class PixArtAlphaPipeline {
         pipe.#owned.add('vae');
       }
       if (typeof options.scheduler === 'object' && options.scheduler !== null) {
-        pipe.scheduler = options.scheduler;
+        pipe.scheduler = checkScheduler('fromPretrained: scheduler', options.scheduler);
       } else if (index.scheduler || options.scheduler) {
         const cfg = await readConfig(join(folder, 'scheduler', 'scheduler_config.json'));
         const name = options.scheduler ?? (Array.isArray(index.scheduler) ? String(index.scheduler[1]) : String(cfg._class_name));
@@ -167,7 +167,7 @@ export class PixArtAlphaPipeline {
   /** Replaces the scheduler by name (built from the folder's scheduler config) or instance. */
   async setScheduler(scheduler: Scheduler | string): Promise<void> {
     if (typeof scheduler !== 'string') {
-      this.scheduler = scheduler;
+      this.scheduler = checkScheduler('setScheduler', scheduler);
       return;
     }
     const cfg = this.scheduler?.config ?? (this.folder ? await readConfig(join(this.folder, 'scheduler', 'scheduler_config.json')) : null);
@@ -267,7 +267,9 @@ export class PixArtAlphaPipeline {
     const transformer = this.#need('transformer', this.transformer);
     const scheduler = (typeof options.scheduler === 'string'
       ? createScheduler(options.scheduler, { ...this.#need('scheduler', this.scheduler).config })
-      : (options.scheduler ?? this.#need('scheduler', this.scheduler))).clone();
+      : options.scheduler !== undefined
+        ? checkScheduler('generate: scheduler', options.scheduler)
+        : this.#need('scheduler', this.scheduler)).clone();
     const outputType: OutputType = options.outputType ?? 'image';
     if (!['image', 'float', 'latent'].includes(outputType)) throw invalid(`outputType must be 'image', 'float' or 'latent', got ${String(outputType)}`);
     if (outputType !== 'latent') this.#need('vae', this.vae);
@@ -445,3 +447,16 @@ function negativePrompts(neg: string | string[] | undefined, bs: number): string
 }
 
 export { TorchGenerator };
+
+/**
+ * A scheduler passed as an object must be one (this package's classes, or anything with their
+ * methods): otherwise generate() would fail mid-way with a TypeError instead of saying so.
+ */
+function checkScheduler(where: string, s: unknown): Scheduler {
+  const o = s as Record<string, unknown> | null;
+  const missing = ['clone', 'setTimesteps', 'step', 'scaleModelInput'].filter((m) => typeof o?.[m] !== 'function');
+  if (typeof o !== 'object' || o === null || missing.length || typeof o.config !== 'object' || o.config === null) {
+    throw invalid(`${where} must be a scheduler name (see SCHEDULER_NAMES) or a scheduler instance, got ${typeof o === 'object' && o !== null ? `an object without ${missing.length ? missing.join(', ') : 'config'}` : String(s)}`);
+  }
+  return o as unknown as Scheduler;
+}

@@ -9,6 +9,7 @@ import {
   createScheduler, DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
   LCMScheduler, resolveSchedulerName, SCHEDULER_NAMES, UniPCMultistepScheduler, type Scheduler,
 } from './index.js';
+import { MAX_CONFIG_INT } from './config.js';
 
 function pixart(): Record<string, unknown> {
   return { ...casesJson().pixart_scheduler_config, lambda_min_clipped: -Infinity };
@@ -48,6 +49,26 @@ describe('bad input raises PixArtError with a code', () => {
     expect(code(() => DPMSolverMultistepScheduler.fromConfig(pixart(), { use_karras_sigmas: true, use_beta_sigmas: true }))).toBe('ERR_PIXART_INVALID_ARGUMENT');
     expect(code(() => DPMSolverMultistepScheduler.fromConfig(pixart(), { algorithm_type: 'dpmsolver' }))).toBe('ERR_PIXART_INVALID_ARGUMENT');
     expect(code(() => DPMSolverMultistepScheduler.fromConfig('nope' as never))).toBe('ERR_PIXART_INVALID_ARGUMENT');
+  });
+  it('integer options past MAX_CONFIG_INT (a 1e9-step noise schedule would exhaust the heap)', () => {
+    for (const name of SCHEDULER_NAMES) {
+      for (const v of [1e9, 2 ** 31, MAX_CONFIG_INT + 1]) {
+        expect(() => createScheduler(name, { ...pixart(), num_train_timesteps: v })).toThrow(/num_train_timesteps must be an integer between 1 and 100000/);
+      }
+    }
+    expect(code(() => DDIMScheduler.fromConfig({ ...pixart(), steps_offset: 1e12 }))).toBe('ERR_PIXART_INVALID_ARGUMENT');
+    expect(code(() => LCMScheduler.fromConfig({ ...pixart(), original_inference_steps: 1e9 }))).toBe('ERR_PIXART_INVALID_ARGUMENT');
+    // the bound itself is accepted
+    expect(createScheduler('DDIMScheduler', { ...pixart(), num_train_timesteps: 4000 }).config.num_train_timesteps).toBe(4000);
+  });
+  it('betas outside [0, 1] (diffusers: NaN latents or an IndexError)', () => {
+    for (const name of SCHEDULER_NAMES) {
+      for (const cfg of [{ beta_end: 2 }, { beta_start: -1 }, { beta_end: 1.5, beta_schedule: 'scaled_linear' }, { trained_betas: [0.1, -0.2, 0.3] }]) {
+        expect(() => createScheduler(name, { ...pixart(), ...cfg })).toThrow(/every beta must lie in \[0, 1\]/);
+      }
+      // extreme but not NaN by construction: built as diffusers builds it
+      expect(() => createScheduler(name, { ...pixart(), beta_end: 0.5 })).not.toThrow();
+    }
   });
   it('diffusers options this port does not implement', () => {
     expect(code(() => DPMSolverMultistepScheduler.fromConfig(pixart(), { use_flow_sigmas: true }))).toBe('ERR_PIXART_UNSUPPORTED');

@@ -62,7 +62,7 @@ export interface NoiseSchedule {
  * `tinyTerminal`: classes that, with rescale_betas_zero_snr, replace the final alphas_cumprod 0
  * by 2**-24 so that the last sigma stays finite.
  */
-export function noiseSchedule(cfg: SchedulerConfig, tinyTerminal = false): NoiseSchedule {
+export function noiseSchedule(cls: string, cfg: SchedulerConfig, tinyTerminal = false): NoiseSchedule {
   const n = cfg.num_train_timesteps as number;
   let betas: Float32Array;
   if (cfg.trained_betas) {
@@ -77,10 +77,27 @@ export function noiseSchedule(cfg: SchedulerConfig, tinyTerminal = false): Noise
   } else {
     betas = betasForAlphaBar(n, 'exp');
   }
+  checkNoiseSchedule(cls, cfg, betas);
   if (cfg.rescale_betas_zero_snr === true) betas = rescaleZeroTerminalSnr(betas);
   const alphasCumprod = cumprodF32(betas.map((b) => f32(1 - b)));
   if (cfg.rescale_betas_zero_snr === true && tinyTerminal) alphasCumprod[alphasCumprod.length - 1] = 2 ** -24;
   return { betas, alphasCumprod };
+}
+
+/**
+ * Refuses betas outside [0, 1]: alpha = 1 - beta would be negative or above 1, so 1 - alphas_cumprod
+ * or alphas_cumprod goes negative and every sigma (and diffusers' result: NaN latents, or an
+ * IndexError) is NaN. Schedules that are merely extreme (alphas_cumprod underflowing to 0, e.g.
+ * linear betas up to 0.5) are left as diffusers runs them: DDIM with clip_sample still returns
+ * finite latents there.
+ */
+function checkNoiseSchedule(cls: string, cfg: SchedulerConfig, betas: Float32Array): void {
+  const bad = betas.findIndex((b) => !(b >= 0 && b <= 1));
+  if (bad < 0) return;
+  const source = cfg.trained_betas
+    ? 'trained_betas'
+    : `beta_schedule ${JSON.stringify(cfg.beta_schedule)} with beta_start ${String(cfg.beta_start)} and beta_end ${String(cfg.beta_end)}`;
+  throw invalid(`${cls}: ${source} gives beta[${bad}] = ${betas[bad]}; every beta must lie in [0, 1] (the noise schedule would be NaN)`);
 }
 
 /** ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5, element-wise in float32. */

@@ -29,14 +29,22 @@ function describe(v: unknown): string {
   return typeof v === 'string' ? JSON.stringify(v) : String(v);
 }
 
+/** The largest integer option a scheduler config may hold (steps, offsets, orders). */
+export const MAX_CONFIG_INT = 100_000;
+
 /** Builders for the value checks used by the per-class specs. */
 export const opt = {
-  int(def: number, min = 0): OptionSpec {
+  /**
+   * An integer in [min, max]. The upper bound keeps a config from asking for tables the
+   * process cannot hold (num_train_timesteps 1e9 would be gigabytes of betas); diffusers' real
+   * configs stay far below it.
+   */
+  int(def: number, min = 0, max = MAX_CONFIG_INT): OptionSpec {
     return {
       def,
       check: (v, k, c) => {
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-          throw invalid(`${c}: ${k} must be an integer >= ${min}, got ${describe(v)}`);
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+          throw invalid(`${c}: ${k} must be an integer between ${min} and ${max}, got ${describe(v)}`);
         }
         return v;
       },

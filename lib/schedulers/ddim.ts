@@ -47,7 +47,7 @@ export class DDIMScheduler extends SchedulerBase {
 
   constructor(cfg: SchedulerConfig) {
     super(cfg);
-    this.alphasCumprod = noiseSchedule(cfg).alphasCumprod;
+    this.alphasCumprod = noiseSchedule(NAME, cfg).alphasCumprod;
     this.finalAlphaCumprod = cfg.set_alpha_to_one ? 1.0 : this.alphasCumprod[0];
     const n = cfg.num_train_timesteps as number;
     this.timesteps = Array.from({ length: n }, (_, i) => n - 1 - i);

@@ -81,7 +81,7 @@ export class DEISMultistepScheduler extends SchedulerBase {
     // diffusers re-registers DPM-Solver/UniPC names to DEIS's own.
     cfg.algorithm_type = 'deis';
     cfg.solver_type = 'logrho';
-    this.alphasCumprod = noiseSchedule(cfg).alphasCumprod;
+    this.alphasCumprod = noiseSchedule(NAME, cfg).alphasCumprod;
     this.trainSigmas = trainingSigmas(this.alphasCumprod);
     const n = cfg.num_train_timesteps as number;
     this.timesteps = Array.from({ length: n }, (_, i) => n - 1 - i);

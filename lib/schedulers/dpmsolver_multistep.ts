@@ -73,7 +73,7 @@ export class DPMSolverMultistepScheduler extends SchedulerBase {
     if (algo === 'sde-dpmsolver' && cfg.solver_order === 3) {
       throw unsupported(`${NAME}: sde-dpmsolver has no third-order update (diffusers fails the same way)`);
     }
-    this.alphasCumprod = noiseSchedule(cfg, true).alphasCumprod;
+    this.alphasCumprod = noiseSchedule(NAME, cfg, true).alphasCumprod;
     this.trainSigmas = trainingSigmas(this.alphasCumprod);
     const n = cfg.num_train_timesteps as number;
     this.timesteps = Array.from({ length: n }, (_, i) => n - 1 - i);

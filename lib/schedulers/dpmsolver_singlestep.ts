@@ -61,7 +61,7 @@ export class DPMSolverSinglestepScheduler extends SchedulerBase {
     if (cfg.algorithm_type === 'dpmsolver' && cfg.final_sigmas_type === 'zero') {
       throw invalid(`${NAME}: final_sigmas_type "zero" is not supported for algorithm_type "dpmsolver"; use "sigma_min"`);
     }
-    this.alphasCumprod = noiseSchedule(cfg).alphasCumprod;
+    this.alphasCumprod = noiseSchedule(NAME, cfg).alphasCumprod;
     this.trainSigmas = trainingSigmas(this.alphasCumprod);
     const n = cfg.num_train_timesteps as number;
     this.timesteps = Array.from({ length: n }, (_, i) => n - 1 - i);

@@ -32,7 +32,7 @@ export class EulerAncestralDiscreteScheduler extends SchedulerBase {
   constructor(cfg: SchedulerConfig) {
     super(cfg);
     if (cfg.prediction_type === 'sample') throw unsupported(`${NAME}: prediction_type "sample" is not implemented (diffusers raises NotImplementedError)`);
-    this.trainSigmas = trainingSigmas(noiseSchedule(cfg, true).alphasCumprod);
+    this.trainSigmas = trainingSigmas(noiseSchedule(NAME, cfg, true).alphasCumprod);
     const n = this.trainSigmas.length;
     this.sigmas = Float32Array.from([...this.trainSigmas].reverse().concat([0]));
     this.timesteps = Array.from({ length: n }, (_, i) => n - 1 - i);

@@ -55,7 +55,7 @@ export class EulerDiscreteScheduler extends SchedulerBase {
   constructor(cfg: SchedulerConfig) {
     super(cfg);
     checkOneSigmaSpacing(NAME, cfg);
-    this.alphasCumprod = noiseSchedule(cfg, true).alphasCumprod;
+    this.alphasCumprod = noiseSchedule(NAME, cfg, true).alphasCumprod;
     this.trainSigmas = trainingSigmas(this.alphasCumprod);
     const n = this.trainSigmas.length;
     // Initial state as diffusers' constructor leaves it: all training steps, descending.

@@ -57,7 +57,7 @@ export class HeunDiscreteScheduler extends SchedulerBase {
     super(cfg);
     checkOneSigmaSpacing(NAME, cfg);
     this.order = 2;
-    this.trainSigmas = trainingSigmas(noiseSchedule(cfg).alphasCumprod);
+    this.trainSigmas = trainingSigmas(noiseSchedule(NAME, cfg).alphasCumprod);
     // diffusers' constructor runs set_timesteps(num_train_timesteps).
     this.setTimesteps(cfg.num_train_timesteps as number);
   }

@@ -51,7 +51,7 @@ export class KDPM2DiscreteScheduler extends SchedulerBase {
     checkOneSigmaSpacing(NAME, cfg);
     if (cfg.prediction_type === 'sample') throw unsupported(`${NAME}: prediction_type "sample" is not implemented (diffusers raises NotImplementedError)`);
     this.order = 2;
-    this.trainSigmas = trainingSigmas(noiseSchedule(cfg).alphasCumprod);
+    this.trainSigmas = trainingSigmas(noiseSchedule(NAME, cfg).alphasCumprod);
     this.setTimesteps(cfg.num_train_timesteps as number);
   }
 

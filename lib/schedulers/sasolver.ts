@@ -62,7 +62,7 @@ export class SASolverScheduler extends SchedulerBase {
   constructor(cfg: SchedulerConfig) {
     super(cfg);
     checkOneSigmaSpacing(NAME, cfg);
-    this.alphasCumprod = noiseSchedule(cfg).alphasCumprod;
+    this.alphasCumprod = noiseSchedule(NAME, cfg).alphasCumprod;
     this.trainSigmas = trainingSigmas(this.alphasCumprod);
     const n = cfg.num_train_timesteps as number;
     this.timesteps = Array.from({ length: n }, (_, i) => n - 1 - i);

@@ -84,7 +84,7 @@ export class UniPCMultistepScheduler extends SchedulerBase {
     checkOneSigmaSpacing(NAME, cfg);
     if (cfg.shift_terminal !== null) throw invalid(`${NAME}: shift_terminal is only supported with use_flow_sigmas`);
     if (['midpoint', 'heun', 'logrho'].includes(cfg.solver_type as string)) cfg.solver_type = 'bh2';
-    this.alphasCumprod = noiseSchedule(cfg, true).alphasCumprod;
+    this.alphasCumprod = noiseSchedule(NAME, cfg, true).alphasCumprod;
     this.trainSigmas = trainingSigmas(this.alphasCumprod);
     const n = cfg.num_train_timesteps as number;
     this.timesteps = Array.from({ length: n }, (_, i) => n - 1 - i);
