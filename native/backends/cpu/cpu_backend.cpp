@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "../../core/host_memory.h"
 #include "../../core/op_checks.h"
 #include "../../core/status.h"
 #include "simd_math.h"
@@ -38,9 +39,12 @@ const OpChecks kChecks("cpu");
 
 Tensor alloc(const Shape& shape) {
   kChecks.shape(shape);
+  const int64_t bytes = numel(shape) * int64_t(sizeof(float));
+  // A tensor beyond the memory left would be an OOM kill at its first write: refuse it (host_memory.h).
+  if (bytes >= kHostCheckMinBytes && host_memory_check_enabled()) check_host_allocation(bytes, host_available_bytes(), shape);
   Tensor t;
   t.shape = shape;
-  t.storage = std::make_shared<HostStorage>(static_cast<size_t>(numel(shape)) * sizeof(float));
+  t.storage = std::make_shared<HostStorage>(static_cast<size_t>(bytes));
   return t;
 }
 
