@@ -108,7 +108,7 @@ function caseDir(): string {
     if (entry === 'reference') continue;
     const src = join(TINY, entry);
     if (statSync(src).isDirectory()) {
-      cpSync(src, join(dir, entry), { recursive: true, dereference: false, filter: () => true });
+      cpSync(src, join(dir, entry), { recursive: true });
     } else {
       symlinkSync(src, join(dir, entry));
     }
