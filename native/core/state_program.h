@@ -5,7 +5,8 @@
 // register program run for every element of same-shaped float32 "state" tensors (the latents,
 // the model output, the solver history, uploaded noise) in one fused pass. The rounding of each
 // op is the host ops' (lib/schedulers/ops.ts), so a step on the device gives the bits the host
-// step gives:
+// step gives (for every value but NaN, which stays NaN: a GPU writes the canonical NaN where x86
+// keeps or makes another payload, invisible to JavaScript, which has one NaN):
 //
 //   kLoad   r[dst] = input[a][i]
 //   kStore  output[dst][i] = r[a]

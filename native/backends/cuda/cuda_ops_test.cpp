@@ -841,6 +841,37 @@ TEST_CASE("cuda state programs: float32 state in every compute dtype, bit for bi
       CHECK(code_of([&] { g.state_to_host(c, back.data()); }) == StatusCode::kInvalidArgument);
     }
   }
+  // signed zeros: Math.max(-0, +0) is +0, Math.min(+0, -0) is -0, and -1 * +0 is -0, bit for bit
+  {
+    std::vector<float> z(static_cast<size_t>(n));
+    for (size_t i = 0; i < z.size(); i++) z[i] = i % 3 == 0 ? 0.f : i % 3 == 1 ? -0.f : x[i];
+    StateProgram pz;
+    pz.shape = shape;
+    pz.num_inputs = 1;
+    pz.num_outputs = 3;
+    pz.code = {state_instr(StateOp::kLoad, 0, 0), state_instr(StateOp::kClamp, 1, 0, 0, 0.0, 1.0), state_instr(StateOp::kStore, 0, 1),
+               state_instr(StateOp::kScale, 2, 0, 0, -1.0), state_instr(StateOp::kClamp, 2, 2, 0, -0.0, 0.5),
+               state_instr(StateOp::kStore, 1, 2), state_instr(StateOp::kClamp, 3, 0, 0, -1.0, -0.0), state_instr(StateOp::kStore, 2, 3)};
+    auto run0 = [&](Backend& be) {
+      std::vector<std::vector<float>> out;
+      for (const Tensor& t : be.run_state_program(pz, {be.state_from_host(z.data(), shape)})) {
+        out.emplace_back(size_t(n));
+        be.state_to_host(t, out.back().data());
+      }
+      return out;
+    };
+    const auto zref = run0(cpu_be());
+    REQUIRE(zref.size() == 3);
+    CHECK(std::signbit(zref[0][1]) == false);  // max(-0, +0) = +0
+    CHECK(std::signbit(zref[1][0]) == true);   // -1 * +0 = -0, max(-0, -0) = -0
+    CHECK(std::signbit(zref[2][0]) == true);   // min(+0, -0) = -0
+    for (const Mode& m : kModes) {
+      CAPTURE(m.name);
+      const auto got = run0(cuda(m.compute));
+      REQUIRE(got.size() == 3);
+      for (size_t k = 0; k < 3; k++) CHECK(bits(got[k]) == bits(zref[k]));
+    }
+  }
   // a malformed program is a typed error on the GPU too
   StateProgram bad = p;
   bad.code[5].a = 31;  // stores a register never written
@@ -880,8 +911,14 @@ TEST_CASE("cuda gather_state_rows: device to device from another CUDA backend, e
 
 TEST_CASE("cuda crop and blend_tiles (tiled decoding on the device) equal the host defaults") {
   REQUIRE_CUDA();
-  const int64_t B = 2, O = 3, blend = 16, limit = 48;
-  const int64_t hs[3] = {64, 64, 40}, ws[2] = {64, 29};
+  const int64_t B = 2, O = 3, limit = 48;
+  // Grids of tile heights x widths and blend extents: overlaps of exactly `blend`; tiles shorter /
+  // narrower than `blend` (a last tile of a decode, where min(a.H, H, blend) < blend); blend 0.
+  struct Grid {
+    std::vector<int64_t> hs, ws;
+    int64_t blend;
+  };
+  const Grid grids[] = {{{64, 64, 40}, {64, 29}, 16}, {{64, 10}, {64, 12, 30}, 16}, {{64, 40}, {50, 64}, 0}};
   for (const Mode& m : kModes) {
     CAPTURE(m.name);
     Backend& g = cuda(m.compute);
@@ -890,20 +927,29 @@ TEST_CASE("cuda crop and blend_tiles (tiled decoding on the device) equal the ho
     // crop is a copy: the same values in every dtype
     CHECK(down(g, g.crop(z, 5, 17, 64, 61)) == down(g, g.Backend::crop(z, 5, 17, 64, 61)));
     CHECK(code_of([&] { g.crop(z, 10, 0, 64, 90); }) == StatusCode::kInvalidArgument);
-    std::vector<std::vector<Tensor>> rows(3);
-    for (int i = 0; i < 3; i++)
-      for (int j = 0; j < 2; j++) {
-        const auto v = rnd(B * O * hs[i] * ws[j], unsigned(410 + 2 * i + j));
-        rows[i].push_back(g.from_host(v.data(), {B, O, hs[i], ws[j]}));
+    unsigned seed = 410;
+    for (const Grid& grid : grids) {
+      CAPTURE(grid.blend);
+      CAPTURE(grid.hs.back());
+      std::vector<std::vector<Tensor>> rows(grid.hs.size());
+      int64_t H = 0, W = 0;
+      for (size_t i = 0; i < grid.hs.size(); i++) {
+        H += std::min(limit, grid.hs[i]);
+        for (const int64_t w : grid.ws) {
+          const auto v = rnd(B * O * grid.hs[i] * w, seed++);
+          rows[i].push_back(g.from_host(v.data(), {B, O, grid.hs[i], w}));
+        }
       }
-    const std::vector<float> before = down(g, rows[1][1]);
-    const Tensor got = g.blend_tiles(rows, blend, limit), ref = g.Backend::blend_tiles(rows, blend, limit);
-    REQUIRE(got.shape == ref.shape);
-    CHECK(got.shape == Shape{B, O, 48 + 48 + 40, 48 + 29});
-    CHECK(down(g, rows[1][1]) == before);  // the inputs are not blended in place
-    if (m.compute == PIXART_CUDA_F32) CHECK(down(g, got) == down(g, ref));
-    // f16/bf16: the device rounds after each blend, the host default once at the end
-    else expect_close("blend_tiles", m, down(g, got), down(g, ref), m.tol);
+      for (const int64_t w : grid.ws) W += std::min(limit, w);
+      const std::vector<float> before = down(g, rows[1][1]);
+      const Tensor got = g.blend_tiles(rows, grid.blend, limit), ref = g.Backend::blend_tiles(rows, grid.blend, limit);
+      REQUIRE(got.shape == ref.shape);
+      CHECK(got.shape == Shape{B, O, H, W});
+      CHECK(down(g, rows[1][1]) == before);  // the inputs are not blended in place
+      if (m.compute == PIXART_CUDA_F32) CHECK(down(g, got) == down(g, ref));
+      // f16/bf16: the device rounds after each blend, the host default once at the end
+      else expect_close("blend_tiles", m, down(g, got), down(g, ref), m.tol);
+    }
   }
 }
 
