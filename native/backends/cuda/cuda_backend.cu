@@ -340,6 +340,20 @@ Tensor CudaBackend::gather_state_rows(const std::vector<StatePart>& parts,
   enter();
   PIXART_PROFILE("gather_state_rows");
   const Shape out_shape = check_gather_state_rows(parts, rows);
+  // The other CUDA engines whose streams this gather touches (events and waits here; their
+  // state_to_host's synchronize on the host path) must not be capturing a graph meanwhile: hold
+  // their capture locks, in address order so that two gathers cannot deadlock. Never this one's.
+  // (Inside this engine's own capture a gather cannot be recorded, and locking others there could
+  // deadlock against a gather of theirs: refused up front, record_step then runs the step plainly.)
+  if (stream_capturing(impl_->stream))
+    fail(StatusCode::kUnsupported, "cuda backend: gather_state_rows cannot be recorded into a CUDA graph");
+  std::vector<CudaBackend*> others;
+  for (const StatePart& part : parts)
+    if (auto* c = dynamic_cast<CudaBackend*>(part.backend); c && c != this) others.push_back(c);
+  std::sort(others.begin(), others.end());
+  others.erase(std::unique(others.begin(), others.end()), others.end());
+  std::vector<std::unique_lock<std::mutex>> capture_locks;
+  for (CudaBackend* c : others) capture_locks.emplace_back(c->impl_->capture_mu);
   std::vector<CudaBackend*> src(parts.size());
   for (size_t k = 0; k < parts.size(); k++) {
     auto* c = dynamic_cast<CudaBackend*>(parts[k].backend);
@@ -731,8 +745,10 @@ Tensor CudaBackend::conv2d(const Tensor& x, const Tensor& w, const Tensor* bias,
   a.stride = stride;
   a.pad_top = pt;
   a.pad_left = pl;
-  if (!impl_->cudnn) impl_->cudnn = std::make_unique<CudnnConv>();  // on first use: cudnnCreate takes time and memory
-  if (impl_->cudnn->run(impl_->dt, a, pb, pr, *impl_->pool, impl_->stream)) {
+  // cuDNN on first use: cudnnCreate takes time and memory, and may synchronise, which a stream
+  // being captured into a graph does not allow (that conv takes im2col; a later plain one creates it).
+  if (!impl_->cudnn && !stream_capturing(impl_->stream)) impl_->cudnn = std::make_unique<CudnnConv>();
+  if (impl_->cudnn && impl_->cudnn->run(impl_->dt, a, pb, pr, *impl_->pool, impl_->stream)) {
     if (a.bias) launch_channel_bias(impl_->dt, a.y, a.bias, B, O, Ho * Wo, impl_->stream);
     return y;
   }

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,9 @@ struct CudaBackend::Impl {
   DeviceBuffer flag;  // one int for has_non_finite
   bool force_unfused_attention = false;
   std::unique_ptr<CudnnConv> cudnn;  // created by the first conv2d
+  // Held while `stream` is being captured into a graph (record_step), and by another engine's
+  // gather_state_rows while it enqueues on `stream`: such work must run now, not join the graph.
+  std::mutex capture_mu;
   // PIXART_CUDA_PROFILE=1: GPU time per op (CUDA events around each op, no added syncs),
   // printed to stderr when the backend is destroyed.
   bool profile = false;

@@ -24,7 +24,9 @@ void throw_cuda(cudaError_t e, const std::string& what) {
   if (e == cudaErrorMemoryAllocation) code = StatusCode::kOutOfMemory;
   else if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver || e == cudaErrorInvalidDevice)
     code = StatusCode::kNoDevice;
-  if (e == cudaErrorMemoryAllocation) cudaGetLastError();  // not sticky: leave the runtime clean
+  // Clear the thread's last error, or the next kernel launch's check_launch() would report this
+  // one again; a sticky error (a kernel fault) is reported by every later call regardless.
+  cudaGetLastError();
   fail(code, "cuda backend: " + what + ": " + cudaGetErrorString(e) + " (" + cudaGetErrorName(e) + ")");
 }
 

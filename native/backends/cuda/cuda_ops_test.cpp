@@ -1274,6 +1274,31 @@ TEST_CASE("cuda recorded steps: a step that cannot be captured runs plainly, say
   }
   CHECK(code_of([&] { twice->run({g.from_host(x.data(), {2, 2})}); }) == StatusCode::kInvalidArgument);
 
+  // A step that throws something not derived from std::exception: capture ended, pool set
+  // closed, the step runs plainly (and throws that again), the backend goes on.
+  int thrown = 0;
+  auto odd = g.record_step({{4}}, [&](const std::vector<Tensor>& in) -> std::vector<Tensor> {
+    if (thrown++ == 0) throw 42;
+    return {g.scale(in[0], 2.f)};
+  }, &why);
+  CHECK_FALSE(odd->recorded());
+  CHECK(why.find("non-standard exception") != std::string::npos);
+  CHECK(down(g, odd->run({g.from_host(x.data(), {4})})[0]) == std::vector<float>{2.f, 4.f, 6.f, 8.f});
+  CHECK(down(g, twice->run({g.from_host(x.data(), {4})})[0]) == std::vector<float>{2.f, 4.f, 6.f, 8.f});
+
+  // Gathering another engine's rows cannot be recorded (its stream's events would join the graph):
+  // refused inside the capture, so the step runs plainly with the right rows.
+  Backend& text = cuda(PIXART_CUDA_BF16);
+  const std::vector<float> rows_v = {1.f, 2.f, 3.f, 4.f, 5.f, 6.f, 7.f, 8.f};
+  const Tensor held = text.state_from_host(rows_v.data(), {2, 4});
+  auto gather = g.record_step({{1, 4}}, [&](const std::vector<Tensor>& in) {
+    const Tensor r = g.gather_state_rows({{&text, held}}, {{0, 1}});
+    return std::vector<Tensor>{g.add(in[0], g.from_state(r))};
+  }, &why);
+  CHECK_FALSE(gather->recorded());
+  CHECK(why.find("gather_state_rows") != std::string::npos);
+  CHECK(down(g, gather->run({g.from_host(x.data(), {1, 4})})[0]) == std::vector<float>{6.f, 8.f, 10.f, 12.f});
+
   // PIXART_CUDA_GRAPHS=0 turns recording off.
   setenv("PIXART_CUDA_GRAPHS", "0", 1);
   auto off = g.record_step({{4}}, [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{g.scale(in[0], 2.f)}; }, &why);

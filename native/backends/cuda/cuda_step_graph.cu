@@ -2,6 +2,7 @@
 #include <cuda_runtime.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,9 @@ std::unique_ptr<StepGraph> CudaBackend::record_step(const std::vector<Shape>& in
   for (const Shape& sh : input_shapes) g->inputs_.push_back(alloc(sh));  // shared pool: held by the graph
   g->pool_ = m.pool;
   g->pool_id_ = m.pool->begin_private();
+  // Held until the capture ends: another engine's gather_state_rows enqueues on this stream
+  // (events, waits) and would otherwise land in the graph instead of running now.
+  std::unique_lock<std::mutex> capture_lock(m.capture_mu);
   cudaError_t e = cudaStreamBeginCapture(m.stream, cudaStreamCaptureModeThreadLocal);
   if (e != cudaSuccess) {
     cudaGetLastError();
@@ -88,9 +92,12 @@ std::unique_ptr<StepGraph> CudaBackend::record_step(const std::vector<Shape>& in
     for (const Tensor& o : g->outputs_) dev(o, "recorded step", "output");  // compute tensors of this backend
   } catch (const std::exception& ex) {
     failure = ex.what();
+  } catch (...) {
+    failure = "the step threw a non-standard exception";
   }
   cudaGraph_t graph = nullptr;
   e = cudaStreamEndCapture(m.stream, &graph);
+  capture_lock.unlock();
   m.pool->end_private();
   if (failure.empty() && e != cudaSuccess) failure = std::string("cudaStreamEndCapture: ") + cudaGetErrorString(e);
   if (failure.empty()) {

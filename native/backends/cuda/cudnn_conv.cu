@@ -605,8 +605,12 @@ bool CudnnConv::run(DT dt, const ConvArgs& c, int pad_bottom, int pad_right, Mem
     if (verbose())
       std::fprintf(stderr, "pixart cuda: cuDNN convolution %s (%s) failed; using im2col\n", shape_str(dt, c).c_str(),
                    cand_str(k, p.bands).c_str());
-    p.choice = nullptr;  // this shape goes through im2col from now on
-    p.tuned = true;
+    // This shape goes through im2col from now on; not for a failure while the stream is being
+    // captured (the graph is abandoned and the step runs plainly, where the choice is tried again).
+    if (!stream_capturing(s)) {
+      p.choice = nullptr;
+      p.tuned = true;
+    }
     return false;
   }
   return true;

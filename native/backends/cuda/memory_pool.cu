@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 
 #include "cuda_common.cuh"
@@ -169,30 +170,41 @@ void MemoryPool::release(void* p, size_t granted, bool exact) noexcept {
   if (!p) return;
   std::lock_guard<std::mutex> lock(mu_);
   st_.in_use -= granted;
-  auto priv = private_owner_.find(p);
-  if (priv == private_owner_.end() && capturing_ && std::this_thread::get_id() == capture_thread_) {
-    // A block from before the capture whose last holder lets go inside it: the recorded ops may
-    // still use its address on every replay, so it becomes the graph's too (and cudaFree, for an
-    // exact block, is not allowed while capturing anyway).
-    priv = private_owner_.emplace(p, capturing_).first;
+  bool graph_block = false;
+  try {
+    auto priv = private_owner_.find(p);
+    if (priv == private_owner_.end() && capturing_ && std::this_thread::get_id() == capture_thread_) {
+      // A block from before the capture whose last holder lets go inside it: the recorded ops may
+      // still use its address on every replay, so it becomes the graph's too (and cudaFree, for an
+      // exact block, is not allowed while capturing anyway).
+      priv = private_owner_.emplace(p, capturing_).first;
+    }
+    if (priv != private_owner_.end()) {  // a graph's block: back to its set only
+      graph_block = true;
+      private_[priv->second].free[granted].push_back(p);
+      st_.cached += granted;
+      private_cached_ += granted;
+      return;
+    }
+    if (!exact) {
+      free_[granted].push_back(Cached{p, ++seq_});
+      st_.cached += granted;
+      return;
+    }
+  } catch (const std::bad_alloc&) {
+    // No host memory for the bookkeeping. A graph's block (replays may still use it) and any
+    // block while capturing (cudaFree is not allowed) stay allocated, unused; others go back to
+    // the driver instead of the cache.
+    if (graph_block || capturing_) return;
   }
-  if (priv != private_owner_.end()) {  // a graph's block: back to its set only
-    private_[priv->second].free[granted].push_back(p);
-    st_.cached += granted;
-    private_cached_ += granted;
-    return;
-  }
-  if (exact) {
+  {
     // cudaFree waits for the device, so queued work that still reads the block finishes first.
     int cur = -1;
     if (cudaGetDevice(&cur) == cudaSuccess && cur != device_) cudaSetDevice(device_);
     cudaFree(p);
     cudaGetLastError();
     st_.reserved -= granted;
-    return;
   }
-  free_[granted].push_back(Cached{p, ++seq_});
-  st_.cached += granted;
 }
 
 void MemoryPool::reset_peak() noexcept {
