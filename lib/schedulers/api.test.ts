@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { casesJson } from '../../test/helpers/fixtures.js';
 import { PixArtError } from '../errors.js';
+import * as schedulers from './index.js';
 import {
   createScheduler, DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
   LCMScheduler, resolveSchedulerName, SCHEDULER_NAMES, UniPCMultistepScheduler, type Scheduler,
@@ -37,6 +38,35 @@ function run(s: Scheduler, steps: number, noiseSeed = 0): Float32Array {
   for (const t of s.timesteps) x = s.step(eps(s.scaleModelInput(x, t), t), t, x, { generator }).prevSample;
   return x;
 }
+
+describe('constructors take options by name, as diffusers\' do', () => {
+  const classes = SCHEDULER_NAMES.map((name) => [name, (schedulers as unknown as Record<string, new (o?: object) => Scheduler>)[name]] as const);
+  it('every class is exported under its name', () => {
+    for (const [name, Ctor] of classes) expect(new Ctor().className).toBe(name);
+  });
+  it('no options: the defaults, the same config as fromConfig({})', () => {
+    for (const [name, Ctor] of classes) expect(new Ctor().config).toEqual(createScheduler(name, {}).config);
+  });
+  it('named options override the defaults and are checked like fromConfig overrides', () => {
+    for (const [name, Ctor] of classes) {
+      const s = new Ctor({ beta_end: 0.03, num_train_timesteps: 500 });
+      expect(s.config).toEqual(createScheduler(name, {}, { beta_end: 0.03, num_train_timesteps: 500 }).config);
+      expect(s.config.beta_end).toBe(0.03);
+      // and it runs: the same loop as the one fromConfig built
+      expect(run(s, 4)).toEqual(run(createScheduler(name, {}, { beta_end: 0.03, num_train_timesteps: 500 }), 4));
+    }
+    expect(new DPMSolverMultistepScheduler({ solver_order: 3 }).config.solver_order).toBe(3);
+  });
+  it('unknown options, bad values and non-objects are typed errors (were a RangeError)', () => {
+    for (const [, Ctor] of classes) {
+      expect(code(() => new Ctor({ beta_ned: 0.5 }))).toBe('ERR_PIXART_INVALID_ARGUMENT');
+      expect(code(() => new Ctor({ beta_end: 'x' }))).toBe('ERR_PIXART_INVALID_ARGUMENT');
+      expect(code(() => new Ctor({ num_train_timesteps: 1e9 }))).toBe('ERR_PIXART_INVALID_ARGUMENT');
+      expect(code(() => new Ctor(42 as never))).toBe('ERR_PIXART_INVALID_ARGUMENT');
+    }
+    expect(() => new DDIMScheduler({ beta_ned: 0.5 })).toThrow(/DDIMScheduler: unknown option "beta_ned"/);
+  });
+});
 
 describe('bad input raises PixArtError with a code', () => {
   it('unknown override key', () => {

@@ -157,7 +157,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  */
 export function resolveConfig(cls: string, spec: ConfigSpec, source: unknown, overrides?: unknown): SchedulerConfig {
   if (!isPlainObject(source)) throw invalid(`${cls}.fromConfig: config must be an object`);
-  if (overrides !== undefined && !isPlainObject(overrides)) throw invalid(`${cls}.fromConfig: overrides must be an object`);
+  if (overrides !== undefined && !isPlainObject(overrides)) throw invalid(`${cls}: options (fromConfig overrides) must be an object`);
   const usedDefaults = Array.isArray(source._use_default_values) ? new Set(source._use_default_values) : new Set();
   const out: SchedulerConfig = {};
   for (const [key, s] of Object.entries(spec)) out[key] = s.def;

@@ -75,7 +75,9 @@ export class DEISMultistepScheduler extends SchedulerBase {
     return new DEISMultistepScheduler(resolveConfig(NAME, SPEC, config, overrides));
   }
 
-  constructor(cfg: SchedulerConfig) {
+  /** Options by name (diffusers' keyword arguments), the rest at their defaults; fromConfig() reads a saved config. */
+  constructor(options: SchedulerConfig = {}) {
+    const cfg = resolveConfig(NAME, SPEC, {}, options);
     super(cfg);
     checkOneSigmaSpacing(NAME, cfg);
     // diffusers re-registers DPM-Solver/UniPC names to DEIS's own.

@@ -58,7 +58,9 @@ export class DPMSolverMultistepScheduler extends SchedulerBase {
     return new DPMSolverMultistepScheduler(resolveConfig(NAME, SPEC, config, overrides));
   }
 
-  constructor(cfg: SchedulerConfig) {
+  /** Options by name (diffusers' keyword arguments), the rest at their defaults; fromConfig() reads a saved config. */
+  constructor(options: SchedulerConfig = {}) {
+    const cfg = resolveConfig(NAME, SPEC, {}, options);
     super(cfg);
     checkOneSigmaSpacing(NAME, cfg);
     // diffusers checks final_sigmas_type against the name given (so 'deis' with "zero" fails

@@ -53,7 +53,9 @@ export class DPMSolverSinglestepScheduler extends SchedulerBase {
     return new DPMSolverSinglestepScheduler(resolveConfig(NAME, SPEC, config, overrides));
   }
 
-  constructor(cfg: SchedulerConfig) {
+  /** Options by name (diffusers' keyword arguments), the rest at their defaults; fromConfig() reads a saved config. */
+  constructor(options: SchedulerConfig = {}) {
+    const cfg = resolveConfig(NAME, SPEC, {}, options);
     super(cfg);
     checkOneSigmaSpacing(NAME, cfg);
     if (cfg.algorithm_type === 'deis') cfg.algorithm_type = 'dpmsolver++';

@@ -29,7 +29,9 @@ export class EulerAncestralDiscreteScheduler extends SchedulerBase {
     return new EulerAncestralDiscreteScheduler(resolveConfig(NAME, SPEC, config, overrides));
   }
 
-  constructor(cfg: SchedulerConfig) {
+  /** Options by name (diffusers' keyword arguments), the rest at their defaults; fromConfig() reads a saved config. */
+  constructor(options: SchedulerConfig = {}) {
+    const cfg = resolveConfig(NAME, SPEC, {}, options);
     super(cfg);
     if (cfg.prediction_type === 'sample') throw unsupported(`${NAME}: prediction_type "sample" is not implemented (diffusers raises NotImplementedError)`);
     this.trainSigmas = trainingSigmas(noiseSchedule(NAME, cfg, true).alphasCumprod);

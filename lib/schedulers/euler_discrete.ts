@@ -52,7 +52,9 @@ export class EulerDiscreteScheduler extends SchedulerBase {
     return new EulerDiscreteScheduler(resolveConfig(NAME, SPEC, config, overrides));
   }
 
-  constructor(cfg: SchedulerConfig) {
+  /** Options by name (diffusers' keyword arguments), the rest at their defaults; fromConfig() reads a saved config. */
+  constructor(options: SchedulerConfig = {}) {
+    const cfg = resolveConfig(NAME, SPEC, {}, options);
     super(cfg);
     checkOneSigmaSpacing(NAME, cfg);
     this.alphasCumprod = noiseSchedule(NAME, cfg, true).alphasCumprod;

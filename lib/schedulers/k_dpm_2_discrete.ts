@@ -46,7 +46,9 @@ export class KDPM2DiscreteScheduler extends SchedulerBase {
     return new KDPM2DiscreteScheduler(resolveConfig(NAME, SPEC, config, overrides));
   }
 
-  constructor(cfg: SchedulerConfig) {
+  /** Options by name (diffusers' keyword arguments), the rest at their defaults; fromConfig() reads a saved config. */
+  constructor(options: SchedulerConfig = {}) {
+    const cfg = resolveConfig(NAME, SPEC, {}, options);
     super(cfg);
     checkOneSigmaSpacing(NAME, cfg);
     if (cfg.prediction_type === 'sample') throw unsupported(`${NAME}: prediction_type "sample" is not implemented (diffusers raises NotImplementedError)`);

@@ -39,7 +39,9 @@ export class LCMScheduler extends SchedulerBase {
     return new LCMScheduler(resolveConfig(NAME, SPEC, config, overrides));
   }
 
-  constructor(cfg: SchedulerConfig) {
+  /** Options by name (diffusers' keyword arguments), the rest at their defaults; fromConfig() reads a saved config. */
+  constructor(options: SchedulerConfig = {}) {
+    const cfg = resolveConfig(NAME, SPEC, {}, options);
     super(cfg);
     this.alphasCumprod = noiseSchedule(NAME, cfg).alphasCumprod;
     this.finalAlphaCumprod = cfg.set_alpha_to_one ? 1.0 : this.alphasCumprod[0];

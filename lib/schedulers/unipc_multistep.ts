@@ -79,7 +79,9 @@ export class UniPCMultistepScheduler extends SchedulerBase {
     return new UniPCMultistepScheduler(resolveConfig(NAME, SPEC, config, overrides));
   }
 
-  constructor(cfg: SchedulerConfig) {
+  /** Options by name (diffusers' keyword arguments), the rest at their defaults; fromConfig() reads a saved config. */
+  constructor(options: SchedulerConfig = {}) {
+    const cfg = resolveConfig(NAME, SPEC, {}, options);
     super(cfg);
     checkOneSigmaSpacing(NAME, cfg);
     if (cfg.shift_terminal !== null) throw invalid(`${NAME}: shift_terminal is only supported with use_flow_sigmas`);
