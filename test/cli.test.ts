@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { EXIT, main } from '../lib/cli/main.js';
 import { PixArtAlphaPipeline } from '../lib/pipeline/PixArtAlphaPipeline.js';
+import { DPMSolverMultistepScheduler } from '../lib/schedulers/index.js';
 import { TINY_MODEL } from './helpers/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pixart-cli-'));
@@ -68,6 +69,23 @@ describe('pixart generate', () => {
     }
     expect(seen).toEqual([[true, true]]);
     expect(Buffer.compare(readFileSync(rec), readFileSync(plain))).toBe(0);
+  });
+
+  it('warns when the image is not finite (a diverging scheduler) and still writes it', async () => {
+    const file = join(dir, 'nan.png');
+    const orig = PixArtAlphaPipeline.prototype.generate;
+    const spy = vi.spyOn(PixArtAlphaPipeline.prototype, 'generate').mockImplementation(function (this: PixArtAlphaPipeline, o) {
+      return orig.call(this, { ...o, scheduler: new DPMSolverMultistepScheduler({ beta_end: 0.5 }) });
+    });
+    try {
+      const r = await cli('generate', 'A small cactus', '--model', TINY_MODEL, '--out', file, '-W', '64', '-H', '64',
+        '--no-binning', '--steps', '2', '--seed', '7', '--quiet');
+      expect(r.code).toBe(EXIT.ok);
+      expect(r.err).toContain('warning: the decoded image holds NaN/Infinity values');
+      expect(readFileSync(file).subarray(1, 4).toString()).toBe('PNG');
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('exit codes: usage 2, model 3, device 4', async () => {

@@ -7,6 +7,7 @@ import { readSafetensorsFile } from '../lib/io/safetensorsFile.js';
 import { PixArtTransformer2DModel } from '../lib/models/PixArtTransformer2DModel.js';
 import { toImages } from '../lib/pipeline/images.js';
 import { PixArtAlphaPipeline } from '../lib/pipeline/PixArtAlphaPipeline.js';
+import { DPMSolverMultistepScheduler } from '../lib/schedulers/index.js';
 import type { GenerateOptions, HostTensor } from '../lib/pipeline/types.js';
 import { expectClose, fixtureCase, refF32, refInts, TINY_MODEL } from './helpers/fixtures.js';
 
@@ -197,6 +198,43 @@ describe('the low-memory workflow: encode, free T5, denoise, decode', () => {
     await expect(p.generate({ prompt: 'x', outputType: 'latent', width: 64, height: 64, useResolutionBinning: false }))
       .rejects.toMatchObject({ code: 'ERR_PIXART_MISSING_COMPONENT' });
     p.dispose();
+  });
+});
+
+describe('nonFinite says when the output is not an image', () => {
+  const base: GenerateOptions = { prompt: 'a cat', width: 64, height: 64, useResolutionBinning: false, numInferenceSteps: 2, seed: 1 };
+  it('false for a normal run, in every output type and through decodeLatents', async () => {
+    for (const outputType of ['image', 'float', 'latent'] as const) {
+      const r = await pipe.generate({ ...base, outputType });
+      expect(r.nonFinite).toBe(false);
+      if (outputType === 'float') expect(r.tensor!.data.every(Number.isFinite)).toBe(true);
+      if (outputType === 'latent') {
+        expect((await pipe.decodeLatents(r.tensor!)).nonFinite).toBe(false);
+        expect((await pipe.decodeLatents(r.tensor!, { outputType: 'float' })).nonFinite).toBe(false);
+      }
+    }
+  });
+  it('true when the denoising diverges (an extreme but legal beta schedule, NaN in diffusers too)', async () => {
+    // beta_end 0.5: alphas_cumprod underflows to 0, DPM-Solver++'s log-SNR is -inf, the latents NaN
+    const scheduler = new DPMSolverMultistepScheduler({ beta_end: 0.5 });
+    const latent = await pipe.generate({ ...base, scheduler, outputType: 'latent' });
+    expect(latent.nonFinite).toBe(true);
+    expect(latent.tensor!.data.some((v) => !Number.isFinite(v))).toBe(true);
+    const float = await pipe.generate({ ...base, scheduler, outputType: 'float' });
+    expect(float.nonFinite).toBe(true);
+    expect(float.tensor!.data.some((v) => !Number.isFinite(v))).toBe(true);
+    const image = await pipe.generate({ ...base, scheduler });
+    expect(image.nonFinite).toBe(true);
+    expect(image.images).toHaveLength(1);  // returned, as diffusers returns it
+  });
+  it('decodeLatents of latents the VAE cannot decode to finite values', async () => {
+    // finite latents that overflow float32 inside the decoder
+    const huge = { data: new Float32Array(4 * 8 * 8).fill(3e38), shape: [1, 4, 8, 8] };
+    const rgb = await pipe.decodeLatents(huge);
+    const raw = await pipe.decodeLatentsRaw(huge);
+    expect(raw.data.some((v) => !Number.isFinite(v))).toBe(true);
+    expect(rgb.nonFinite).toBe(true);
+    expect((await pipe.decodeLatents(huge, { outputType: 'float' })).nonFinite).toBe(true);
   });
 });
 

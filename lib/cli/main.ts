@@ -109,6 +109,9 @@ export function buildProgram(): Command {
           onStep: (s) => bar?.update(s.step + 1),
         });
         bar?.stop();
+        if (result.nonFinite) {
+          process.stderr.write('warning: the decoded image holds NaN/Infinity values (the denoising diverged); it is saved as diffusers would save it\n');
+        }
         const images = result.images ?? [];
         for (let i = 0; i < images.length; i++) {
           const file = images.length === 1 ? o.out : o.out.replace(/(\.[^.]+)$/, `-${i + 1}$1`);

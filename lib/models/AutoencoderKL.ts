@@ -1,6 +1,7 @@
 import { Engine } from '../engine/Engine.js';
 import { callNative } from '../native/binding.js';
 import type { HostRgb8, HostTensor, NativeAutoencoderKL, NativeStateTensor } from '../native/AddonTypes.js';
+import { allFinite } from '../pipeline/tensors.js';
 import { Component, engineFor, weightsFor, type ComponentLoadOptions } from './Component.js';
 import { readVAEConfig, type VAEConfig } from './configs.js';
 
@@ -15,11 +16,6 @@ export interface LatentDistribution {
 export interface EngineLatents {
   state: NativeStateTensor;
   shape: number[];
-}
-
-function allFinite(a: Float32Array): boolean {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
-  return true;
 }
 
 /** diffusers' AutoencoderKL: decode latents to images, encode images to a latent distribution. */

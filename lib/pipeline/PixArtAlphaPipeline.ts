@@ -14,11 +14,11 @@ import { divScalar } from '../schedulers/ops.js';
 import type { Scheduler } from '../schedulers/types.js';
 import { preprocessText } from '../text/cleanCaption.js';
 import { T5Tokenizer } from '../text/T5Tokenizer.js';
-import { rgbToImages, toFloatNHWC, toImages } from './images.js';
+import { rgbToImages, toFloatNHWC, toImages, type PixArtImage } from './images.js';
 import {
   denoise, generatorsFor, noiseSource, prepareLatents, resolveSize, type DenoisedLatents, type EngineTextEmbeddings, type ResolvedSize,
 } from './denoise.js';
-import { concatRows, repeatRows, tokenizeBatch } from './tensors.js';
+import { allFinite, concatRows, repeatRows, tokenizeBatch } from './tensors.js';
 import type { EncodePromptOptions, GenerateOptions, GenerateResult, OutputType, PromptEmbeddings } from './types.js';
 import { checkEmbeds, checkPositiveInt, checkPrompt, checkTensor, invalid, throwIfAborted } from './validate.js';
 import { resizeAndCropTensor } from '../sizes/resolutionBins.js';
@@ -325,7 +325,10 @@ export class PixArtAlphaPipeline {
       if ('text' in emb) emb.text.dispose();
     }
     try {
-      if (outputType === 'latent') return { tensor: await latents.toHost(), generatedHeight: size.height, generatedWidth: size.width };
+      if (outputType === 'latent') {
+        const tensor = await latents.toHost();
+        return { tensor, generatedHeight: size.height, generatedWidth: size.width, nonFinite: !allFinite(tensor.data) };
+      }
       const vae = this.vae!;
       throwIfAborted(options.signal);
       const gpu = this.emptyCacheBetweenPhases && vae.engine.device !== 'cpu';
@@ -346,13 +349,15 @@ export class PixArtAlphaPipeline {
     // makes the RGB bytes (on a GPU on the device), the bytes toImages(toFloatNHWC(...)) gives.
     // Otherwise the float image is resized first, as diffusers does, and converted here.
     if (outputType === 'image' && (!size.binned || (size.height === size.origHeight && size.width === size.origWidth))) {
-      return { images: rgbToImages(await vae.decodeToRgb(z)), generatedHeight: size.height, generatedWidth: size.width };
+      const rgb = await vae.decodeToRgb(z);
+      return { images: rgbToImages(rgb), generatedHeight: size.height, generatedWidth: size.width, nonFinite: rgb.nonFinite };
     }
     const decodedRaw = await vae.decode(z);
+    const nonFinite = !allFinite(decodedRaw.data);
     const decoded = size.binned ? resizeAndCropTensor(decodedRaw.data, decodedRaw.shape as [number, number, number, number], size.origWidth, size.origHeight) : decodedRaw;
     const nhwc = toFloatNHWC(decoded);
-    if (outputType === 'float') return { tensor: nhwc, generatedHeight: size.height, generatedWidth: size.width };
-    return { images: toImages(nhwc), generatedHeight: size.height, generatedWidth: size.width };
+    if (outputType === 'float') return { tensor: nhwc, generatedHeight: size.height, generatedWidth: size.width, nonFinite };
+    return { images: toImages(nhwc), generatedHeight: size.height, generatedWidth: size.width, nonFinite };
   }
 
   /**
@@ -391,10 +396,16 @@ export class PixArtAlphaPipeline {
    * The last step of the low-memory workflow: latents from generate({ outputType: 'latent' })
    * to images (or NHWC floats in [0, 1]). Images are converted to RGB by the engine.
    */
-  async decodeLatents(latents: HostTensor, options: { outputType?: 'image' | 'float'; signal?: AbortSignal } = {}) {
-    if (options.outputType === 'float') return { tensor: toFloatNHWC(await this.decodeLatentsRaw(latents, options.signal)) };
+  async decodeLatents(
+    latents: HostTensor, options: { outputType?: 'image' | 'float'; signal?: AbortSignal } = {},
+  ): Promise<{ images?: PixArtImage[]; tensor?: HostTensor; nonFinite: boolean }> {
+    if (options.outputType === 'float') {
+      const raw = await this.decodeLatentsRaw(latents, options.signal);
+      return { tensor: toFloatNHWC(raw), nonFinite: !allFinite(raw.data) };
+    }
     const vae = this.#need('vae', this.vae);
-    return { images: rgbToImages(await vae.decodeToRgb(this.#scaledLatents(latents, options.signal))) };
+    const rgb = await vae.decodeToRgb(this.#scaledLatents(latents, options.signal));
+    return { images: rgbToImages(rgb), nonFinite: rgb.nonFinite };
   }
 
   /** z = latents / scaling_factor, what diffusers' vae.decode takes (float32 division). */

@@ -2,6 +2,12 @@ import type { HostTensor } from '../native/AddonTypes.js';
 import type { T5Tokenizer } from '../text/T5Tokenizer.js';
 
 /** Each row (leading index) repeated n times consecutively: diffusers' repeat(1, n, ...).view(B*n, ...). */
+/** Whether every value is finite (no NaN, no +-Infinity). */
+export function allFinite(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
+  return true;
+}
+
 export function repeatRows(t: HostTensor, n: number): HostTensor {
   if (n === 1) return t;
   const [b, ...rest] = t.shape;

@@ -89,4 +89,11 @@ export interface GenerateResult {
   /** the size actually generated (after resolution binning) */
   generatedHeight: number;
   generatedWidth: number;
+  /**
+   * The output held NaN or Infinity before it was converted (the decoded image, or the latents
+   * for outputType 'latent'): the denoising diverged, e.g. under an extreme beta schedule, or a
+   * float16 decode overflowed and its bfloat16 retry did too. The values are returned as
+   * diffusers returns them (NaN pixels become 0 in 8-bit images); this says they are not an image.
+   */
+  nonFinite: boolean;
 }
