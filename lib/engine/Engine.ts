@@ -1,6 +1,7 @@
 import { PixArtError } from '../errors.js';
 import { callNative, loadAddon, nativeError } from '../native/binding.js';
 import type { CudaProbe, NativeEngine, NativeMemoryStats } from '../native/AddonTypes.js';
+import { optionsArg, show } from '../util/args.js';
 
 export type MemoryStats = NativeMemoryStats;
 
@@ -40,16 +41,17 @@ export class Engine {
   }
 
   static create(options: EngineOptions = {}): Engine {
+    options = optionsArg('Engine.create options', options);
     const device = options.device ?? 'cpu';
     if (typeof device !== 'string' || !DEVICE_RE.test(device)) {
-      throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `device must be 'cpu', 'cuda' or 'cuda:N', got ${JSON.stringify(device)}`);
+      throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `device must be 'cpu', 'cuda' or 'cuda:N', got ${show(device)}`);
     }
     const threads = options.threads ?? 0;
     if (!Number.isInteger(threads) || threads < 0 || threads > 1024) {
-      throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `threads must be an integer between 0 and 1024, got ${threads}`);
+      throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `threads must be an integer between 0 and 1024, got ${show(threads)}`);
     }
     if (options.dtype !== undefined && !['float16', 'bfloat16', 'float32'].includes(options.dtype)) {
-      throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `dtype must be 'float16', 'bfloat16' or 'float32', got ${JSON.stringify(options.dtype)}`);
+      throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `dtype must be 'float16', 'bfloat16' or 'float32', got ${show(options.dtype)}`);
     }
     const addon = loadAddon();
     try {
@@ -63,6 +65,7 @@ export class Engine {
 
   /** The process-wide engine for these options (created on first use). */
   static shared(options: EngineOptions = {}): Engine {
+    options = optionsArg('Engine.shared options', options);
     // Options that mean the same engine give the same key (the GPU dtype defaults to float16; the CPU is always float32).
     const device = options.device ?? 'cpu';
     const dtype = device === 'cpu' ? 'float32' : options.dtype ?? 'float16';

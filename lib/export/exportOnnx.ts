@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { PixArtError } from '../errors.js';
 import type { NativeOnnxExportSummary, NativeOnnxValue } from '../native/AddonTypes.js';
 import { loadAddon, nativeError } from '../native/binding.js';
+import { optionsArg, stringArg } from '../util/args.js';
 
 export type OnnxComponent = 'text_encoder' | 'transformer' | 'vae_decoder';
 export const ONNX_COMPONENTS: readonly OnnxComponent[] = Object.freeze(['text_encoder', 'transformer', 'vae_decoder']);
@@ -75,6 +76,9 @@ function invalid(message: string): PixArtError {
  * Components are exported one after another; a failure leaves no half-written file.
  */
 export async function exportOnnx(modelDir: string, outDir: string, options: ExportOnnxOptions = {}): Promise<OnnxExportManifest> {
+  stringArg('exportOnnx model folder', modelDir);
+  stringArg('exportOnnx output folder', outDir);
+  options = optionsArg('exportOnnx options', options);
   const components = options.components ?? ONNX_COMPONENTS;
   if (!Array.isArray(components as unknown) || components.length === 0) throw invalid('exportOnnx: components must be a non-empty array');
   for (const c of components) {

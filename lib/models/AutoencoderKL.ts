@@ -1,9 +1,11 @@
+import { PixArtError } from '../errors.js';
 import { Engine } from '../engine/Engine.js';
 import { callNative } from '../native/binding.js';
 import type { HostRgb8, HostTensor, NativeAutoencoderKL, NativeStateTensor } from '../native/AddonTypes.js';
 import { allFinite } from '../pipeline/tensors.js';
 import { Component, engineFor, weightsFor, type ComponentLoadOptions } from './Component.js';
 import { readVAEConfig, type VAEConfig } from './configs.js';
+import { optionsArg, show, stringArg } from '../util/args.js';
 
 export interface LatentDistribution {
   mean: HostTensor;
@@ -18,6 +20,14 @@ export interface EngineLatents {
   shape: number[];
 }
 
+/** z is a host tensor or engine latents with a [B, C, H, W] shape (the engine checks the rest). */
+function checkLatents(what: string, z: unknown): void {
+  const t = z as Partial<HostTensor & EngineLatents> | null;
+  const ok = typeof t === 'object' && t !== null && Array.isArray(t.shape) && t.shape.length === 4
+    && (t.data instanceof Float32Array || (typeof t.state === 'object' && t.state !== null));
+  if (!ok) throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `${what}: z must be { data: Float32Array, shape: [B, C, H, W] } or engine latents, got ${show(z)}`);
+}
+
 /** diffusers' AutoencoderKL: decode latents to images, encode images to a latent distribution. */
 export class AutoencoderKL extends Component<NativeAutoencoderKL> {
   readonly config: VAEConfig;
@@ -29,6 +39,8 @@ export class AutoencoderKL extends Component<NativeAutoencoderKL> {
 
   /** `folder` is a vae/ directory. */
   static async fromPretrained(folder: string, options: ComponentLoadOptions = {}): Promise<AutoencoderKL> {
+    stringArg('AutoencoderKL.fromPretrained folder', folder);
+    options = optionsArg('AutoencoderKL.fromPretrained options', options);
     const config = await readVAEConfig(folder);
     const engine = engineFor(options);
     const handle = await callNative(() => engine.native.loadVAE(folder, weightsFor(folder, options.variant)), `loading the VAE from ${folder}`);
@@ -55,6 +67,7 @@ export class AutoencoderKL extends Component<NativeAutoencoderKL> {
    * `onPrecisionFallback` (if set) is told.
    */
   async decode(z: HostTensor | EngineLatents): Promise<HostTensor> {
+    checkLatents('AutoencoderKL.decode', z);
     const shape = z.shape as [number, number, number, number];
     return this.#withFallback(
       'AutoencoderKL.decode', z, (h, zz) => h.decode(zz, shape, { tiled: this.useTiling }), (out) => allFinite(out.data),
@@ -68,6 +81,7 @@ export class AutoencoderKL extends Component<NativeAutoencoderKL> {
    * float16 overflow fallback applies. `nonFinite` says the image returned still held NaN/Inf.
    */
   async decodeToRgb(z: HostTensor | EngineLatents): Promise<HostRgb8> {
+    checkLatents('AutoencoderKL.decodeToRgb', z);
     const shape = z.shape as [number, number, number, number];
     return this.#withFallback(
       'AutoencoderKL.decodeToRgb', z, (h, zz) => h.decode(zz, shape, { tiled: this.useTiling, output: 'rgb8' }), (out) => !out.nonFinite,

@@ -5,6 +5,7 @@ import type {
 } from '../native/AddonTypes.js';
 import { Component, engineFor, weightsFor, type ComponentLoadOptions } from './Component.js';
 import { readDiTConfig, type DiTConfig } from './configs.js';
+import { optionsArg, stringArg } from '../util/args.js';
 
 /** diffusers' PixArtTransformer2DModel (also loads legacy Transformer2DModel configs). */
 export class PixArtTransformer2DModel extends Component<NativePixArtDiT> {
@@ -17,6 +18,8 @@ export class PixArtTransformer2DModel extends Component<NativePixArtDiT> {
 
   /** `folder` is a transformer/ directory. */
   static async fromPretrained(folder: string, options: ComponentLoadOptions = {}): Promise<PixArtTransformer2DModel> {
+    stringArg('PixArtTransformer2DModel.fromPretrained folder', folder);
+    options = optionsArg('PixArtTransformer2DModel.fromPretrained options', options);
     const config = await readDiTConfig(folder);
     const engine = engineFor(options);
     const handle = await callNative(() => engine.native.loadDiT(folder, weightsFor(folder, options.variant)), `loading the transformer from ${folder}`);

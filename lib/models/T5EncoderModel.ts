@@ -4,6 +4,7 @@ import { callNative } from '../native/binding.js';
 import type { HostTensor, NativeStateTensor, NativeT5Encoder } from '../native/AddonTypes.js';
 import { Component, engineFor, weightsFor, type ComponentLoadOptions } from './Component.js';
 import { readT5Config, type T5Config } from './configs.js';
+import { optionsArg, show, stringArg } from '../util/args.js';
 
 export type T5Quantization = 'none' | 'int8' | 'int4' | 'int4-mixed';
 export const T5_QUANTIZATIONS: readonly T5Quantization[] = ['none', 'int8', 'int4', 'int4-mixed'];
@@ -36,6 +37,8 @@ export class T5EncoderModel extends Component<NativeT5Encoder> {
    * CPU (float32) the quantised values are stored densely, so results match the GPU's.
    */
   static async fromPretrained(folder: string, options: T5LoadOptions = {}): Promise<T5EncoderModel> {
+    stringArg('T5EncoderModel.fromPretrained folder', folder);
+    options = optionsArg('T5EncoderModel.fromPretrained options', options);
     const quantization = options.quantization ?? 'none';
     if (!T5_QUANTIZATIONS.includes(quantization)) {
       throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `quantization must be one of ${T5_QUANTIZATIONS.join(', ')}, got ${String(quantization)}`);
@@ -62,6 +65,14 @@ export class T5EncoderModel extends Component<NativeT5Encoder> {
 }
 
 function checkTokens(ids: Int32Array, mask: Int32Array, batch: number, length: number): void {
+  if (!(ids instanceof Int32Array) || !(mask instanceof Int32Array)) {
+    throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `ids and mask must be Int32Arrays, got ${show(ids)} and ${show(mask)}`);
+  }
+  for (const [name, v] of [['batch', batch], ['length', length]] as const) {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
+      throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `${name} must be a positive integer, got ${show(v)}`);
+    }
+  }
   if (ids.length !== batch * length || mask.length !== batch * length) {
     throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `ids and mask must hold batch*length = ${batch * length} values`);
   }

@@ -22,6 +22,7 @@ import { allFinite, concatRows, repeatRows, tokenizeBatch } from './tensors.js';
 import type { EncodePromptOptions, GenerateOptions, GenerateResult, OutputType, PromptEmbeddings } from './types.js';
 import { checkEmbeds, checkPositiveInt, checkPrompt, checkTensor, invalid, throwIfAborted } from './validate.js';
 import { resizeAndCropTensor } from '../sizes/resolutionBins.js';
+import { optionsArg } from '../util/args.js';
 
 export interface PipelineLoadOptions {
   device?: Device;
@@ -106,6 +107,7 @@ export class PixArtAlphaPipeline {
    */
   static async fromPretrained(pathOrRepoId: string, options: PipelineLoadOptions = {}): Promise<PixArtAlphaPipeline> {
     if (typeof pathOrRepoId !== 'string' || pathOrRepoId.length === 0) throw invalid('fromPretrained needs a model folder or a Hub repo id');
+    options = optionsArg('PixArtAlphaPipeline.fromPretrained options', options);
     // Only the components this call will load are downloaded.
     const components = [
       options.tokenizer === undefined && 'tokenizer',
@@ -177,6 +179,7 @@ export class PixArtAlphaPipeline {
 
   /** diffusers' encode_prompt: the four tensors it returns. */
   async encodePrompt(prompt: string | string[] | undefined, options: EncodePromptOptions = {}): Promise<PromptEmbeddings> {
+    options = optionsArg('encodePrompt options', options);
     const { n, maxLength, cfg, cleanCaption } = encodeSettings(options);
     const prompts = checkPrompt('prompt', prompt);
     let embeds: HostTensor, mask: HostTensor;
@@ -264,6 +267,7 @@ export class PixArtAlphaPipeline {
 
   /** Text to image: diffusers' __call__ with every parameter, in camelCase. */
   async generate(options: GenerateOptions): Promise<GenerateResult> {
+    options = optionsArg('generate() options', options);
     const transformer = this.#need('transformer', this.transformer);
     const scheduler = (typeof options.scheduler === 'string'
       ? createScheduler(options.scheduler, { ...this.#need('scheduler', this.scheduler).config })
@@ -399,6 +403,7 @@ export class PixArtAlphaPipeline {
   async decodeLatents(
     latents: HostTensor, options: { outputType?: 'image' | 'float'; signal?: AbortSignal } = {},
   ): Promise<{ images?: PixArtImage[]; tensor?: HostTensor; nonFinite: boolean }> {
+    options = optionsArg('decodeLatents options', options);
     if (options.outputType === 'float') {
       const raw = await this.decodeLatentsRaw(latents, options.signal);
       return { tensor: toFloatNHWC(raw), nonFinite: !allFinite(raw.data) };

@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { PixArtError } from '../errors.js';
 import type { HostRgb8, HostTensor } from '../native/AddonTypes.js';
+import { optionsArg, stringArg } from '../util/args.js';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
 
@@ -21,6 +22,7 @@ export class PixArtImage {
   }
 
   async encode(format: ImageFormat = 'png', options: { quality?: number } = {}): Promise<Buffer> {
+    options = optionsArg('PixArtImage.encode options', options);
     const img = sharp(Buffer.from(this.data.buffer, this.data.byteOffset, this.data.byteLength), {
       raw: { width: this.width, height: this.height, channels: 3 },
     });
@@ -38,6 +40,7 @@ export class PixArtImage {
 
   /** Writes the image; the format follows the extension (.png, .jpg/.jpeg, .webp). */
   async save(path: string): Promise<void> {
+    stringArg('PixArtImage.save path', path);
     const ext = path.toLowerCase().split('.').pop();
     const format: ImageFormat | undefined = ext === 'png' ? 'png' : ext === 'jpg' || ext === 'jpeg' ? 'jpeg' : ext === 'webp' ? 'webp' : undefined;
     if (!format) throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `cannot tell the image format from ${path}; use .png, .jpg or .webp`);

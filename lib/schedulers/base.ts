@@ -7,6 +7,7 @@ import { invalid } from './config.js';
 import { f32 } from './npmath.js';
 import { DeviceSample, isDeviceSample, type Sample } from './sample.js';
 import type { DeviceScheduler, SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult } from './types.js';
+import { show } from '../util/args.js';
 
 const isSample = (x: unknown): x is Sample => x instanceof Float32Array || x instanceof DeviceSample;
 
@@ -133,7 +134,7 @@ export abstract class SchedulerBase implements DeviceScheduler {
           if (f32(ts) === target) hits.push(i);
         });
         if (hits.length === 0) {
-          if (notFound === 'throw') throw invalid(`${this.className}: timestep ${t} is not in the schedule`);
+          if (notFound === 'throw') throw invalid(`${this.className}: timestep ${show(t)} is not in the schedule`);
           this.stepIndex = this.timesteps.length - 1;
         } else {
           this.stepIndex = hits.length > 1 ? hits[1] : hits[0];

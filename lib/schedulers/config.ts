@@ -7,6 +7,7 @@
  */
 import { PixArtError } from '../errors.js';
 import type { SchedulerConfig } from './types.js';
+import { show } from '../util/args.js';
 
 export type Check = (value: unknown, key: string, cls: string) => unknown;
 
@@ -25,9 +26,7 @@ export function unsupported(message: string): PixArtError {
   return new PixArtError('ERR_PIXART_UNSUPPORTED', message);
 }
 
-function describe(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : String(v);
-}
+const describe = show;
 
 /** The largest integer option a scheduler config may hold (steps, offsets, orders). */
 export const MAX_CONFIG_INT = 100_000;

@@ -9,6 +9,7 @@ import { npArange, npLinspace, f32, roundHalfEven } from './npmath.js';
 import { clamp, divScalar, lincomb, thresholdSample } from './ops.js';
 import type { Sample } from './sample.js';
 import type { SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult } from './types.js';
+import { show } from '../util/args.js';
 
 const SPEC: ConfigSpec = {
   ...betaOptions({ beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear' }),
@@ -75,7 +76,7 @@ export class DDIMScheduler extends SchedulerBase {
     this.requireTimesteps();
     this.checkTensors(modelOutput, sample);
     const cfg = this.cfg;
-    if (!Number.isInteger(t) || t < 0 || t >= this.alphasCumprod.length) throw invalid(`${NAME}.step: timestep ${t} is not a training timestep`);
+    if (!Number.isInteger(t) || t < 0 || t >= this.alphasCumprod.length) throw invalid(`${NAME}.step: timestep ${show(t)} is not a training timestep`);
     const eta = opts.eta ?? 0;
     const prevT = t - Math.floor((cfg.num_train_timesteps as number) / this.numInferenceSteps!);
     const aT = this.alphaProd(t);

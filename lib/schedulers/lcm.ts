@@ -10,6 +10,7 @@ import { f32, npLinspace } from './npmath.js';
 import { clamp, divScalar, lincomb, thresholdSample } from './ops.js';
 import type { Sample } from './sample.js';
 import type { SchedulerConfig, SetTimestepsOptions, StepOptions, StepResult } from './types.js';
+import { show } from '../util/args.js';
 
 const SPEC: ConfigSpec = {
   ...betaOptions({ beta_start: 0.00085, beta_end: 0.012, beta_schedule: 'scaled_linear' }),
@@ -88,7 +89,7 @@ export class LCMScheduler extends SchedulerBase {
     const cfg = this.cfg;
     const idx = this.ensureStepIndex(t, 'throw');
     this.checkIndex(idx, this.timesteps.length);
-    if (!Number.isInteger(t) || t < 0 || t >= this.alphasCumprod.length) throw invalid(`${NAME}.step: timestep ${t} is not a training timestep`);
+    if (!Number.isInteger(t) || t < 0 || t >= this.alphasCumprod.length) throw invalid(`${NAME}.step: timestep ${show(t)} is not a training timestep`);
     const prevT = idx + 1 < this.timesteps.length ? this.timesteps[idx + 1] : t;
     const aT = this.alphasCumprod[t];
     const aPrev = prevT >= 0 ? this.alphasCumprod[prevT] : this.finalAlphaCumprod;

@@ -14,6 +14,7 @@ import { LCMScheduler } from './lcm.js';
 import { SASolverScheduler } from './sasolver.js';
 import { UniPCMultistepScheduler } from './unipc_multistep.js';
 import type { DeviceScheduler, SchedulerConfig } from './types.js';
+import { show } from '../util/args.js';
 
 type Factory = (config: SchedulerConfig, overrides?: SchedulerConfig) => DeviceScheduler;
 
@@ -65,7 +66,7 @@ export function resolveSchedulerName(name: string): SchedulerName {
     if (byClass) return byClass;
   }
   const known = [...SCHEDULER_NAMES, ...Object.keys(SCHEDULER_ALIASES)].join(', ');
-  throw invalid(`unknown scheduler ${JSON.stringify(name)}; known: ${known}`);
+  throw invalid(`unknown scheduler ${show(name)}; known: ${known}`);
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   ASPECT_RATIO_512_BIN,
   type AspectRatioBinTable,
 } from './aspectRatioBins.js';
+import { show } from '../util/args.js';
 
 export { ASPECT_RATIO_1024_BIN, ASPECT_RATIO_512_BIN, ASPECT_RATIO_256_BIN, type AspectRatioBinTable };
 
@@ -28,7 +29,7 @@ export type AspectRatioBins = AspectRatioBinTable | ReadonlyMap<string, readonly
 export function classifyHeightWidthBin(height: number, width: number, table: AspectRatioBins): [number, number] {
   if (typeof height !== 'number' || typeof width !== 'number' || !Number.isFinite(height) || !Number.isFinite(width)
     || height <= 0 || width <= 0) {
-    throw invalid(`height and width must be positive numbers, got ${height}x${width}`);
+    throw invalid(`height and width must be positive numbers, got ${show(height)} x ${show(width)}`);
   }
   const entries = table instanceof Map ? [...table.entries()] : Object.entries(table as AspectRatioBinTable);
   if (entries.length === 0) throw invalid('aspect-ratio table is empty');
@@ -53,11 +54,21 @@ export function binTableForSampleSize(sampleSize: number): AspectRatioBinTable {
     case 128: return ASPECT_RATIO_1024_BIN;
     case 64: return ASPECT_RATIO_512_BIN;
     case 32: return ASPECT_RATIO_256_BIN;
-    default: throw invalid(`Invalid sample size: ${sampleSize} (resolution binning supports 128, 64 and 32)`);
+    default: throw invalid(`Invalid sample size: ${show(sampleSize)} (resolution binning supports 128, 64 and 32)`);
   }
 }
 
 const fr = Math.fround;
+
+/** A Float32Array of n values, or a typed error when n is more than an array can hold. */
+function allocFloats(n: number, what: string): Float32Array {
+  try {
+    return new Float32Array(n);
+  } catch (e) {
+    if (e instanceof RangeError) throw invalid(`${what} needs ${n} float32 values, more than an array can hold`);
+    throw e;
+  }
+}
 
 interface LinearTaps { i0: Int32Array; i1: Int32Array; w0: Float32Array; w1: Float32Array }
 
@@ -107,13 +118,13 @@ export function interpolateBilinear(
   checkTensor(data, shape);
   for (const [name, v] of [['outH', outH], ['outW', outW]] as const) {
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
-      throw invalid(`${name} must be a positive integer, got ${v}`);
+      throw invalid(`${name} must be a positive integer, got ${show(v)}`);
     }
   }
   const [b, c, inH, inW] = shape;
   if (inH <= 0 || inW <= 0) throw invalid(`cannot resize an empty image of ${inH}x${inW}`);
   const planes = b * c;
-  const out = new Float32Array(planes * outH * outW);
+  const out = allocFloats(planes * outH * outW, `resizing to ${outH}x${outW}`);
   const th = linearTaps(inH, outH);
   const tw = linearTaps(inW, outW);
   for (let p = 0; p < planes; p++) {
@@ -179,7 +190,7 @@ export function resizeAndCropTensor(
   const [b, c, h, w] = shape;
   for (const [name, v] of [['newWidth', newWidth], ['newHeight', newHeight]] as const) {
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
-      throw invalid(`${name} must be a positive integer, got ${v}`);
+      throw invalid(`${name} must be a positive integer, got ${show(v)}`);
     }
   }
   if (h === newHeight && w === newWidth) {
@@ -197,7 +208,7 @@ export function resizeAndCropTensor(
   const [y0, y1] = pySlice(startY, startY + newHeight, resizedH);
   const ow = x1 - x0;
   const oh = y1 - y0;
-  const out = new Float32Array(b * c * oh * ow);
+  const out = allocFloats(b * c * oh * ow, `cropping to ${oh}x${ow}`);
   for (let p = 0; p < b * c; p++) {
     for (let y = 0; y < oh; y++) {
       const from = p * resizedH * resizedW + (y0 + y) * resizedW + x0;

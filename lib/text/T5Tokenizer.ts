@@ -45,6 +45,7 @@ import { PieceType, readSentencePieceModel, type SentencePieceEntry, type Senten
 import { PrecompiledCharsmap } from './precompiledCharsmap.js';
 import { UnigramModel } from './unigram.js';
 import { toWellFormed } from './pyCompat.js';
+import { optionsArg } from '../util/args.js';
 
 export type PaddingStrategy = 'max_length' | 'longest' | 'none';
 
@@ -490,7 +491,7 @@ export class T5Tokenizer {
    * @throws PixArtError ERR_PIXART_INVALID_ARGUMENT for a non-array / non-string input or bad options.
    */
   encode(texts: readonly string[], options: T5EncodeOptions = {}): T5BatchEncoding {
-    const { maxLength = 120, truncation = true, padding = 'max_length', addSpecialTokens = true } = options;
+    const { maxLength = 120, truncation = true, padding = 'max_length', addSpecialTokens = true } = optionsArg('T5Tokenizer.encode options', options);
     if (!Array.isArray(texts)) {
       throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', 'T5Tokenizer.encode: texts must be an array of strings');
     }
