@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as px from '../lib/index.js';
+import type { NativeAutoencoderKL, NativePixArtDiT, NativeT5Encoder } from '../lib/native/AddonTypes.js';
 import { TINY_MODEL } from './helpers/fixtures.js';
 
 const BAD: unknown[] = [undefined, null, 42, -1, NaN, 1e12, 'x', '', {}, [], [1, 2], { data: new Float32Array(3), shape: [3] }, () => 1, Symbol('s'), 10n];
@@ -118,6 +119,52 @@ describe('public functions called with arguments of the wrong type', () => {
     expect(() => px.createScheduler(10n as never, {})).toThrow(/unknown scheduler 10n/);
     expect(() => px.Engine.create({ threads: Symbol('t') as never })).toThrow(/threads must be an integer between 0 and 1024, got Symbol\(t\)/);
     expect(() => px.binTableForSampleSize(Symbol('z') as never)).toThrow(/Invalid sample size: Symbol\(z\)/);
+  });
+
+  it('the engine calls under the API (engine.native, the components\' handles) check what they are given', async () => {
+    const native = engine.native;
+    // the components' native handles (protected: reached here through a cast)
+    const handle = <N>(c: unknown) => (c as { live(what: string): N }).live('test');
+    const dit = handle<NativePixArtDiT>(pipe.transformer);
+    const vae = handle<NativeAutoencoderKL>(pipe.vae);
+    const t5 = handle<NativeT5Encoder>(pipe.textEncoder);
+    const st = await native.uploadState(new Float32Array(4), [4]);
+    const values = [...BAD, new Float32Array(3), new Int32Array(2), [1e12, 1e12, 1e12, 1e12], [-1, 4, 8, 8]];
+    const nativeCalls: [string, (b: never) => unknown][] = [
+      ['uploadState data', (b) => native.uploadState(b, [4])],
+      ['uploadState shape', (b) => native.uploadState(new Float32Array(4), b)],
+      ['runStateProgram', (b) => native.runStateProgram(b)],
+      ['runStateProgram code', (b) => native.runStateProgram({ code: b, scalars: new Float64Array(0), inputs: [st], shape: [4], numOutputs: 1 } as never)],
+      ['gatherState parts', (b) => native.gatherState(b, new Int32Array([0, 0]))],
+      ['gatherState rows', (b) => native.gatherState([st], b)],
+      ['loadVAE', (b) => native.loadVAE(b)],
+      ['dit.forward', (b) => dit.forward(b)],
+      ['dit.forward latentShape', (b) => dit.forward({ latents: new Float32Array(256), latentShape: b, timesteps: new Float32Array([1]) } as never)],
+      ['dit.prepareConditioning', (b) => dit.prepareConditioning(b)],
+      ['vae.decode z', (b) => vae.decode(b, [1, 4, 8, 8])],
+      ['vae.decode shape', (b) => vae.decode(new Float32Array(256), b)],
+      ['vae.decode options', (b) => vae.decode(new Float32Array(256), [1, 4, 8, 8], b)],
+      ['vae.encode shape', (b) => vae.encode(new Float32Array(3 * 64 * 64), b)],
+      ['t5.encode ids', (b) => t5.encode(b, new Int32Array(2), [1, 2])],
+      ['t5.encode batch and length', (b) => t5.encode(new Int32Array(2), new Int32Array(2), b)],
+    ];
+    const untyped: string[] = [];
+    for (const [name, f] of nativeCalls) {
+      for (const b of values) {
+        let o: string;
+        try {
+          await f(b as never);
+          o = 'ok';
+        } catch (e) {
+          o = (e as { code?: string }).code ?? `UNTYPED ${(e as Error)?.constructor?.name}: ${String((e as Error)?.message)}`;
+        }
+        if (o.startsWith('UNTYPED')) untyped.push(`${name} -> ${o}`);
+      }
+    }
+    st.dispose();
+    expect(untyped).toEqual([]);
+    // and the engine still works
+    expect((await native.uploadState(new Float32Array([1, 2]), [2]).then(async (s) => { const v = await s.read(); s.dispose(); return v; }))).toEqual(new Float32Array([1, 2]));
   });
 
   it('a resize larger than an array can hold is a typed error, not a RangeError', () => {
