@@ -1,7 +1,7 @@
 // The three models through the whole stack (TS component -> N-API -> engine thread -> CPU
 // backend) against the diffusers/transformers reference outputs.
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { readSafetensorsFile } from '../lib/io/safetensorsFile.js';
 import { AutoencoderKL } from '../lib/models/AutoencoderKL.js';
 import { PixArtTransformer2DModel } from '../lib/models/PixArtTransformer2DModel.js';
@@ -222,5 +222,28 @@ describe('AutoencoderKL', () => {
       expectClose(dist[k].data, refF32(c.outputs[k]), { ...TOL, label: `${id} ${k}` });
     }
     vae.dispose();
+  });
+});
+
+describe('components loaded without an engine use the shared engine for all their engine options', () => {
+  it('device, threads, dtype and allowTf32 reach Engine.shared; T5 defaults to bfloat16 (float16 overflows)', async () => {
+    const seen: unknown[] = [];
+    const shared = Engine.shared.bind(Engine);
+    const spy = vi.spyOn(Engine, 'shared').mockImplementation((o) => (seen.push(o), shared(o)));
+    try {
+      const vae = await AutoencoderKL.fromPretrained(join(TINY_MODEL, 'vae'), { device: 'cpu', threads: 1, dtype: 'float32', allowTf32: false });
+      const dit = await PixArtTransformer2DModel.fromPretrained(join(TINY_MODEL, 'transformer'), { device: 'cpu', threads: 1, dtype: 'bfloat16' });
+      const t5 = await T5EncoderModel.fromPretrained(join(TINY_MODEL, 'text_encoder'), { device: 'cpu', threads: 1 });
+      const t5f = await T5EncoderModel.fromPretrained(join(TINY_MODEL, 'text_encoder'), { device: 'cpu', threads: 1, dtype: 'float32' });
+      for (const c of [vae, dit, t5, t5f]) c.dispose();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(seen).toEqual([
+      { device: 'cpu', threads: 1, dtype: 'float32', allowTf32: false },
+      { device: 'cpu', threads: 1, dtype: 'bfloat16', allowTf32: undefined },
+      { device: 'cpu', threads: 1, dtype: 'bfloat16', allowTf32: undefined },
+      { device: 'cpu', threads: 1, dtype: 'float32', allowTf32: undefined },
+    ]);
   });
 });

@@ -60,10 +60,14 @@ export abstract class Component<N extends Disposable> {
   }
 }
 
-export function engineFor(options: ComponentLoadOptions): Engine {
+/**
+ * options.engine, or the shared engine for the options' device, threads, dtype and allowTf32
+ * (dtype, where not given, is `defaultDtype`, else the engine's default: float16 on a GPU).
+ */
+export function engineFor(options: ComponentLoadOptions, defaultDtype?: EngineOptions['dtype']): Engine {
   if (options.engine) {
     options.engine.assertLive();
     return options.engine;
   }
-  return Engine.shared({ device: options.device, threads: options.threads });
+  return Engine.shared({ device: options.device, threads: options.threads, dtype: options.dtype ?? defaultDtype, allowTf32: options.allowTf32 });
 }

@@ -44,7 +44,8 @@ export class T5EncoderModel extends Component<NativeT5Encoder> {
       throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `quantization must be one of ${T5_QUANTIZATIONS.join(', ')}, got ${String(quantization)}`);
     }
     const config = await readT5Config(folder);
-    const engine = engineFor(options);
+    // T5 overflows in float16: on a GPU its shared engine is bfloat16 unless a dtype is given.
+    const engine = engineFor(options, 'bfloat16');
     const handle = await callNative(() => engine.native.loadT5(folder, weightsFor(folder, options.variant), quantization), `loading the text encoder from ${folder}`);
     return new T5EncoderModel(engine, handle, folder, config, quantization);
   }
