@@ -25,6 +25,9 @@ inline void check_cuda(cudaError_t e, const char* what) {
 inline void check_launch(const char* what) { check_cuda(cudaGetLastError(), what); }
 // Whether s is being captured into a CUDA graph (CudaBackend::record_step); an error asking counts
 // as capturing (and is cleared). Work that times or synchronises (tuners) must not run then.
+// An on/off environment switch: unset or empty -> dflt; "0", "false", "off" -> false; else true.
+bool env_flag(const char* name, bool dflt);
+
 inline bool stream_capturing(cudaStream_t s) {
   cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
   if (cudaStreamIsCapturing(s, &cs) != cudaSuccess) {

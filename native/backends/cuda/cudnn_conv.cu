@@ -90,7 +90,7 @@ const Api& api() {
   return a;
 }
 
-bool verbose() { return std::getenv("PIXART_CUDA_VERBOSE") != nullptr; }
+bool verbose() { return env_flag("PIXART_CUDA_VERBOSE", false); }
 
 constexpr size_t kMaxWorkspace = size_t(512) << 20;   // per algorithm
 constexpr int64_t kNhwcBandBytes = int64_t(256) << 20;  // x + y of one NHWC band (default)

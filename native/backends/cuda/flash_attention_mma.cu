@@ -408,7 +408,7 @@ void flash_attention_mma(DT dt, const AttentionArgs& a, cudaStream_t s, int vari
           if (v < 0) v = 0;
           std::lock_guard<std::mutex> lock(g_tune_mutex);
           g_tuned[key] = v;
-          if (std::getenv("PIXART_CUDA_VERBOSE"))
+          if (env_flag("PIXART_CUDA_VERBOSE", false))
             std::fprintf(stderr, "pixart cuda: attention B*H=%lld Lq=%lld Lk=%lld D=%lld -> schedule %d (%.3f ms)\n",
                          (long long)(a.B * a.H), (long long)a.Lq, (long long)a.Lk, (long long)a.D, v, best / 3);
           // The chosen schedule writes the output once more, so every call's result comes from it.
