@@ -1,5 +1,7 @@
 // The three models through the whole stack (TS component -> N-API -> engine thread -> CPU
 // backend) against the diffusers/transformers reference outputs.
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { readSafetensorsFile } from '../lib/io/safetensorsFile.js';
@@ -245,5 +247,39 @@ describe('components loaded without an engine use the shared engine for all thei
       { device: 'cpu', threads: 1, dtype: 'bfloat16', allowTf32: undefined },
       { device: 'cpu', threads: 1, dtype: 'float32', allowTf32: undefined },
     ]);
+  });
+});
+
+describe('DiT feed-forward activations besides gelu-approximate (diffusers FeedForward)', () => {
+  // Reference: test/fixtures/generated/make_dit_activations.py (diffusers, float32)
+  const ref = readSafetensorsFile(join(TINY_MODEL, '..', 'generated', 'dit_activations.safetensors'));
+  const f32 = (k: string) => ref.get(k)!.data as Float32Array;
+  it.each(['geglu', 'swiglu', 'linear-silu'])('activation_fn %s matches diffusers', async (act) => {
+    const dit = await PixArtTransformer2DModel.fromPretrained(join(TINY_MODEL, '..', 'dit-activations', act), { engine });
+    try {
+      const want = ref.get(act)!;
+      const out = await dit.forward({
+        latents: f32('latents'), latentShape: [2, 4, 8, 8],
+        timesteps: Float32Array.from(ref.get('timestep')!.data as ArrayLike<number | bigint>, (v) => Number(v)),
+        text: f32('text'), textShape: [2, 6, 24],
+        textMask: Float32Array.from(ref.get('mask')!.data as ArrayLike<number | bigint>, (v) => Number(v)),
+      });
+      expect(out.shape).toEqual(want.shape);
+      expectClose(out.data, want.data as Float32Array, { ...TOL, label: act });
+    } finally {
+      dit.dispose();
+    }
+  });
+  it('geglu-approximate (diffusers ApproximateGELU) is refused by name at load', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pixart-act-'));
+    try {
+      cpSync(join(TINY_MODEL, '..', 'dit-activations', 'geglu'), dir, { recursive: true });
+      const cfgPath = join(dir, 'config.json');
+      writeFileSync(cfgPath, JSON.stringify({ ...JSON.parse(readFileSync(cfgPath, 'utf8')), activation_fn: 'geglu-approximate' }));
+      await expect(PixArtTransformer2DModel.fromPretrained(dir, { engine }))
+        .rejects.toMatchObject({ code: 'ERR_PIXART_UNSUPPORTED', message: /activation_fn "geglu-approximate" is not supported/ });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -295,6 +295,26 @@ describe('transformer.onnx in onnxruntime-node', () => {
     expectClose(r.sample.data as Float32Array, refF32(c.outputs.sample), { ...TOL, label: 'transformer512 onnx vs diffusers' });
   });
 
+  it.each(['geglu', 'swiglu'])('a gated feed-forward (activation_fn %s) exports and matches diffusers', async (act) => {
+    // make_dit_activations.py's model as the transformer of a folder (the projection's two halves
+    // become two initializers)
+    const folder = join(dir, `act-${act}`);
+    mkdirSync(folder, { recursive: true });
+    symlinkSync(join(TINY_MODEL, '..', 'dit-activations', act), join(folder, 'transformer'));
+    copyFileSync(join(TINY_MODEL, 'model_index.json'), join(folder, 'model_index.json'));
+    await exportOnnx(folder, join(folder, 'onnx'), { components: ['transformer'], dtype: 'float32' });
+    const ref = readSafetensorsFile(join(TINY_MODEL, '..', 'generated', 'dit_activations.safetensors'));
+    const num = (k: string) => Float32Array.from(ref.get(k)!.data as ArrayLike<number | bigint>, (v) => Number(v));
+    const s = await session(join(folder, 'onnx', 'transformer.onnx'));
+    const r = await s.run({
+      hidden_states: new ort.Tensor('float32', ref.get('latents')!.data as Float32Array, [2, 4, 8, 8]),
+      timestep: new ort.Tensor('float32', num('timestep'), [2]),
+      encoder_hidden_states: new ort.Tensor('float32', ref.get('text')!.data as Float32Array, [2, 6, 24]),
+      encoder_attention_mask: new ort.Tensor('float32', num('mask'), [2, 6]),
+    });
+    expectClose(r.sample.data as Float32Array, ref.get(act)!.data as Float32Array, { ...TOL, label: `${act} onnx vs diffusers` });
+  });
+
   it('float32: other batch, grid and sequence sizes than the exporter traced', async () => {
     const { got, ours } = await compare(3, 16, 6, 11, 5, 'float32');
     expectClose(got, ours, { ...TOL, label: 'B=3 16x6 L=11' });

@@ -133,7 +133,8 @@ export function transformerTensorSpecs(cfg: Config): TensorSpec[] {
   const normType = cfg.norm_type ?? 'ada_norm_single';
   if (normType !== 'ada_norm_single') throw new Error(`${where}: norm_type ${normType} is not PixArt's ada_norm_single`);
   const act = cfg.activation_fn ?? 'gelu-approximate';
-  if (!['gelu', 'gelu-approximate'].includes(act)) throw new Error(`${where}: activation_fn ${act} is not supported`);
+  if (!['gelu', 'gelu-approximate', 'geglu', 'swiglu', 'linear-silu'].includes(act)) throw new Error(`${where}: activation_fn ${act} is not supported`);
+  const ffProjRows = act === 'geglu' || act === 'swiglu' ? 2 : 1;  // GEGLU / SwiGLU project to 2x and chunk
   if (cfg.double_self_attention || cfg.only_cross_attention) throw new Error(`${where}: double_self_attention/only_cross_attention are not PixArt's`);
   const heads = int(cfg, 'num_attention_heads', where, 16);
   const headDim = int(cfg, 'attention_head_dim', where, 72);
@@ -168,7 +169,7 @@ export function transformerTensorSpecs(cfg: Config): TensorSpec[] {
     } else if (affine) {
       s.norm(`${b}.norm2`, D);
     }
-    s.linear(`${b}.ff.net.0.proj`, D, 4 * D);
+    s.linear(`${b}.ff.net.0.proj`, D, ffProjRows * 4 * D);
     s.linear(`${b}.ff.net.2`, 4 * D, D);
   }
   s.add('scale_shift_table', [2, D], { mean: 0, std: 0.3 });

@@ -19,8 +19,24 @@ namespace {
 // The final norm_out is nn.LayerNorm(eps=1e-6) in diffusers regardless of config.norm_eps.
 constexpr float kNormOutEps = 1e-6f;
 
+// diffusers FeedForward: gelu / geglu use exact GELU, gelu-approximate the tanh form, swiglu and
+// linear-silu SiLU.
 Activation ff_activation(const DiTConfig& c) {
-  return c.activation_fn == "gelu" ? Activation::kGelu : Activation::kGeluTanh;
+  if (c.activation_fn == "gelu" || c.activation_fn == "geglu") return Activation::kGelu;
+  if (c.activation_fn == "swiglu" || c.activation_fn == "linear-silu") return Activation::kSilu;
+  return Activation::kGeluTanh;
+}
+
+// Rows [start, start + count) of a [rows, ...] weight, a view into the same mapping.
+WeightView row_range(const WeightView& w, int64_t start, int64_t count) {
+  WeightView v = w;
+  const int64_t row = w.shape.size() > 1 ? numel(w.shape) / w.shape[0] : 1;
+  const size_t bytes = static_cast<size_t>(row) * dtype_size(w.dtype);
+  v.data = static_cast<const char*>(w.data) + static_cast<size_t>(start) * bytes;
+  v.bytes = static_cast<size_t>(count) * bytes;
+  v.shape[0] = count;
+  v.name = w.name + ".rows_" + std::to_string(start) + "_" + std::to_string(start + count);  // also an ONNX initializer name
+  return v;
 }
 
 std::vector<float> host_copy(const WeightView& w) {
@@ -62,8 +78,10 @@ DiTConfig DiTConfig::from_json(const JsonConfig& c) {
 
   if (d.norm_type != "ada_norm_single")
     fail(StatusCode::kUnsupported, where + ": norm_type \"" + d.norm_type + "\" is not supported (PixArt uses ada_norm_single)");
-  if (d.activation_fn != "gelu-approximate" && d.activation_fn != "gelu")
-    fail(StatusCode::kUnsupported, where + ": activation_fn \"" + d.activation_fn + "\" is not supported (gelu-approximate, gelu)");
+  if (d.activation_fn != "gelu-approximate" && d.activation_fn != "gelu" && d.activation_fn != "geglu" &&
+      d.activation_fn != "swiglu" && d.activation_fn != "linear-silu")
+    fail(StatusCode::kUnsupported, where + ": activation_fn \"" + d.activation_fn +
+                                       "\" is not supported (gelu-approximate, gelu, geglu, swiglu, linear-silu)");
   if (d.attention_type != "default")
     fail(StatusCode::kUnsupported, where + ": attention_type \"" + d.attention_type + "\" is not supported");
   if (c.get_bool("only_cross_attention", false) || c.get_bool("double_self_attention", false))
@@ -111,6 +129,14 @@ Linear Linear::load(Backend& be, const WeightStore& ws, const std::string& prefi
   return l;
 }
 
+Linear Linear::load_rows(Backend& be, const WeightStore& ws, const std::string& prefix, int64_t total_out,
+                         int64_t start, int64_t out, int64_t in) {
+  Linear l;
+  l.weight = be.load_weight(row_range(ws.require(prefix + ".weight", {total_out, in}), start, out));
+  l.bias = be.load_weight(row_range(ws.require(prefix + ".bias", {total_out}), start, out));
+  return l;
+}
+
 Tensor Linear::operator()(Backend& be, const Tensor& x, Activation act, const Tensor* residual) const {
   return be.linear(x, weight, bias.defined() ? &bias : nullptr, act, residual);
 }
@@ -151,7 +177,13 @@ TransformerBlock TransformerBlock::load(Backend& be, const WeightStore& ws, cons
   }
   b.attn1 = Attention::load(be, ws, prefix + ".attn1", cfg, D);
   b.attn2 = Attention::load(be, ws, prefix + ".attn2", cfg, cfg.cross_attention_dim);
-  b.ff_proj = Linear::load(be, ws, prefix + ".ff.net.0.proj", cfg.ff_inner_dim(), D);
+  const int64_t F = cfg.ff_inner_dim();
+  if (cfg.ff_gated()) {  // diffusers GEGLU / SwiGLU: hidden_states, gate = proj(x).chunk(2, dim=-1)
+    b.ff_proj = Linear::load_rows(be, ws, prefix + ".ff.net.0.proj", 2 * F, 0, F, D);
+    b.ff_gate = Linear::load_rows(be, ws, prefix + ".ff.net.0.proj", 2 * F, F, F, D);
+  } else {
+    b.ff_proj = Linear::load(be, ws, prefix + ".ff.net.0.proj", F, D);
+  }
   b.ff_out = Linear::load(be, ws, prefix + ".ff.net.2", D, cfg.ff_inner_dim());
   return b;
 }
@@ -175,7 +207,8 @@ static Tensor block_forward(Backend& be, const TransformerBlock& blk, const DiTC
   x = attend(be, blk.attn2, x, text, key_bias, &x);
 
   h = be.layer_norm_modulate(x, n2w, n2b, eps, mod, 3, 4);
-  Tensor f = blk.ff_out(be, blk.ff_proj(be, h, ff_activation(cfg)));
+  Tensor f = cfg.ff_gated() ? blk.ff_out(be, be.mul(blk.ff_proj(be, h), blk.ff_gate(be, h, ff_activation(cfg))))
+                            : blk.ff_out(be, blk.ff_proj(be, h, ff_activation(cfg)));
   return be.gated_residual(x, f, mod, 5);
 }
 

@@ -39,6 +39,8 @@ struct DiTConfig {
 
   int64_t inner_dim() const { return num_attention_heads * attention_head_dim; }
   int64_t ff_inner_dim() const { return 4 * inner_dim(); }  // diffusers FeedForward(mult=4)
+  // geglu / swiglu: ff.net.0.proj is [2F, D], its output chunked into (hidden, gate) -> hidden * act(gate)
+  bool ff_gated() const { return activation_fn == "geglu" || activation_fn == "swiglu"; }
   int64_t size_emb_dim() const { return inner_dim() / 3; }  // resolution / aspect-ratio embedders
   int64_t base_size() const { return sample_size / patch_size; }  // pos-embed grid the model was trained on
 
@@ -118,6 +120,9 @@ struct Linear {
   Tensor weight, bias;
   static Linear load(Backend& be, const WeightStore& ws, const std::string& prefix, int64_t out, int64_t in,
                      bool has_bias = true);
+  // Output rows [start, start + out) of a [total_out, in] linear (and its bias), loaded as their own.
+  static Linear load_rows(Backend& be, const WeightStore& ws, const std::string& prefix, int64_t total_out, int64_t start,
+                          int64_t out, int64_t in);
   Tensor operator()(Backend& be, const Tensor& x, Activation act = Activation::kNone,
                     const Tensor* residual = nullptr) const;
 };
@@ -136,7 +141,8 @@ struct TransformerBlock {
   Tensor scale_shift_table;  // [6, D]: shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp
   Tensor norm1_weight, norm1_bias, norm2_weight, norm2_bias;  // only with norm_elementwise_affine
   Attention attn1, attn2;
-  Linear ff_proj, ff_out;  // ff.net.0.proj, ff.net.2
+  Linear ff_proj, ff_out;  // ff.net.0.proj, ff.net.2 (gated: ff_proj is the first half of net.0.proj's rows)
+  Linear ff_gate;          // gated feed-forwards only: the second half of net.0.proj's rows
   static TransformerBlock load(Backend& be, const WeightStore& ws, const std::string& prefix, const DiTConfig& cfg);
 };
 
