@@ -4,6 +4,7 @@ import { callNative } from '../native/binding.js';
 import type { HostTensor, NativeStateTensor, NativeT5Encoder } from '../native/AddonTypes.js';
 import { Component, engineFor, weightsFor, type ComponentLoadOptions } from './Component.js';
 import { readT5Config, type T5Config } from './configs.js';
+import { checkPositiveInt } from '../pipeline/validate.js';
 import { optionsArg, show, stringArg } from '../util/args.js';
 
 export type T5Quantization = 'none' | 'int8' | 'int4' | 'int4-mixed';
@@ -69,11 +70,8 @@ function checkTokens(ids: Int32Array, mask: Int32Array, batch: number, length: n
   if (!(ids instanceof Int32Array) || !(mask instanceof Int32Array)) {
     throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `ids and mask must be Int32Arrays, got ${show(ids)} and ${show(mask)}`);
   }
-  for (const [name, v] of [['batch', batch], ['length', length]] as const) {
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
-      throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `${name} must be a positive integer, got ${show(v)}`);
-    }
-  }
+  checkPositiveInt('batch', batch);
+  checkPositiveInt('length', length);
   if (ids.length !== batch * length || mask.length !== batch * length) {
     throw new PixArtError('ERR_PIXART_INVALID_ARGUMENT', `ids and mask must hold batch*length = ${batch * length} values`);
   }

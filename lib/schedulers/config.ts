@@ -26,8 +26,6 @@ export function unsupported(message: string): PixArtError {
   return new PixArtError('ERR_PIXART_UNSUPPORTED', message);
 }
 
-const describe = show;
-
 /** The largest integer option a scheduler config may hold (steps, offsets, orders). */
 export const MAX_CONFIG_INT = 100_000;
 
@@ -43,7 +41,7 @@ export const opt = {
       def,
       check: (v, k, c) => {
         if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-          throw invalid(`${c}: ${k} must be an integer between ${min} and ${max}, got ${describe(v)}`);
+          throw invalid(`${c}: ${k} must be an integer between ${min} and ${max}, got ${show(v)}`);
         }
         return v;
       },
@@ -55,7 +53,7 @@ export const opt = {
       check: (v, k, c) => {
         if (v === null && nullable) return null;
         if (typeof v !== 'number' || !Number.isFinite(v)) {
-          throw invalid(`${c}: ${k} must be a finite number, got ${describe(v)}`);
+          throw invalid(`${c}: ${k} must be a finite number, got ${show(v)}`);
         }
         return v;
       },
@@ -69,7 +67,7 @@ export const opt = {
         if (v === '-Infinity') return -Infinity;
         if (v === 'Infinity') return Infinity;
         if (typeof v !== 'number' || Number.isNaN(v)) {
-          throw invalid(`${c}: ${k} must be a number, got ${describe(v)}`);
+          throw invalid(`${c}: ${k} must be a number, got ${show(v)}`);
         }
         return v;
       },
@@ -81,7 +79,7 @@ export const opt = {
       check: (v, k, c) => {
         // diffusers types some flags `bool | None`; None behaves as False.
         if (v === null) return false;
-        if (typeof v !== 'boolean') throw invalid(`${c}: ${k} must be a boolean, got ${describe(v)}`);
+        if (typeof v !== 'boolean') throw invalid(`${c}: ${k} must be a boolean, got ${show(v)}`);
         return v;
       },
     };
@@ -91,7 +89,7 @@ export const opt = {
       def,
       check: (v, k, c) => {
         if (!values.includes(v as T)) {
-          throw invalid(`${c}: ${k} must be one of ${values.map(describe).join(', ')}, got ${describe(v)}`);
+          throw invalid(`${c}: ${k} must be one of ${values.map(show).join(', ')}, got ${show(v)}`);
         }
         return v;
       },
@@ -102,7 +100,7 @@ export const opt = {
     return {
       def,
       check: (v, k, c) => {
-        if (!supported.includes(v as T)) throw unsupported(`${c}: ${k}=${describe(v)} is not supported (${why})`);
+        if (!supported.includes(v as T)) throw unsupported(`${c}: ${k}=${show(v)} is not supported (${why})`);
         return v;
       },
     };
@@ -198,7 +196,7 @@ export function predictionType(def: string, supported: readonly string[]): Optio
     check: (v, k, c) => {
       if (v === 'flow_prediction') throw unsupported(`${c}: ${k}="flow_prediction" is not supported (flow-matching models only)`);
       if (!supported.includes(v as string)) {
-        throw invalid(`${c}: ${k} must be one of ${supported.map(describe).join(', ')}, got ${describe(v)}`);
+        throw invalid(`${c}: ${k} must be one of ${supported.map(show).join(', ')}, got ${show(v)}`);
       }
       return v;
     },

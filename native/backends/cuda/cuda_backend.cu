@@ -365,11 +365,11 @@ Tensor CudaBackend::gather_state_rows(const std::vector<StatePart>& parts,
   Tensor out = alloc_state(out_shape);
   const int64_t row = numel(out_shape) / out_shape[0];
   cudaStream_t s = impl_->stream;
-  // Another backend's part: this stream waits for the work that made it, and that backend's stream
-  // waits for these copies before it can reuse the memory.
+  // Another backend's part (`others`: here every part is a CUDA backend on this device): this
+  // stream waits for the work that made it, and that backend's stream waits for these copies
+  // before it can reuse the memory.
   std::vector<cudaStream_t> foreign;
-  for (CudaBackend* c : src)
-    if (c != this && std::find(foreign.begin(), foreign.end(), c->impl_->stream) == foreign.end()) foreign.push_back(c->impl_->stream);
+  for (CudaBackend* c : others) foreign.push_back(c->impl_->stream);
   // An event destroyed once recorded and waited on is released when it completes; the holder
   // destroys it on every path, a failing check included.
   struct Event {
